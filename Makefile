@@ -1,0 +1,44 @@
+# affectgate — every target creates .venv and installs into it when needed.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+PIP := $(BIN)/python -m pip
+
+.PHONY: demo test dashboard lint install install-dev clean
+
+$(BIN)/python:
+	$(shell command -v $(PY) >/dev/null 2>&1 && echo $(PY) || echo python3) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e '.[dev]'
+	touch $(STAMP) $@
+
+install: $(STAMP)
+install-dev: $(DEV_STAMP)
+
+## make demo: install, generate synthetic data, train + export, gate for four contexts, print a summary
+demo: $(STAMP)
+	$(BIN)/affectgate demo
+
+## make test: install dev extras and run the test suite
+test: $(DEV_STAMP)
+	$(BIN)/python -m pytest -q
+
+## make dashboard: the compliance officer's Streamlit app over the workspace
+dashboard: $(STAMP)
+	$(BIN)/streamlit run dashboards/app.py --server.headless true --browser.gatherUsageStats false
+
+## make lint: ruff
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check src tests flows dashboards benchmarks
+	$(BIN)/ruff format --check src tests flows dashboards benchmarks
+
+clean:
+	rm -rf .affectgate data/synth_dfew data/synth_dfew_tiny

@@ -1,0 +1,264 @@
+"""The ``affectgate`` command line (Typer). Exit codes of ``gate``: 0 promoted, 1 blocked, 2 review, 3 error."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from affectgate import __version__
+from affectgate.errors import AffectgateError
+from affectgate.pipeline import EXIT_ERROR, SYNTHETIC_NOTICE, GateResult, combined_exit_code
+from affectgate.settings import Settings, get_settings
+
+app = typer.Typer(help="affectgate: evaluate, check, decide, promote and audit video emotion models.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
+data_app = typer.Typer(help="Datasets: generate synthetic demo data.", no_args_is_help=True)
+zoo_app = typer.Typer(help="Model zoo: list, train and export architectures.", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit log: verify the hash chain, show events.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(zoo_app, name="zoo")
+app.add_typer(audit_app, name="audit")
+
+console = Console()
+err_console = Console(stderr=True)
+
+DEMO_CONTEXTS = ("eu-telehealth", "eu-classroom", "eu-callcentre-agents", "us-ad-testing")
+DEMO_ARCH = "mobilenet_v2_frame"
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    err_console.print("nothing was promoted (exit 3)", style="dim")
+    return typer.Exit(EXIT_ERROR)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"affectgate {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """affectgate: evaluate -> check -> decide -> promote (or reject) -> audit."""
+
+
+# -- data ----------------------------------------------------------------------------------------
+def _synth(settings: Settings, out: Path, seed: int, tiny: bool) -> Path:
+    from affectgate.datasets.synth import SynthConfig, generate_dfew
+
+    cfg = SynthConfig(seed=seed) if not tiny else tiny_synth_config(seed=seed)
+    root = settings.resolve(out)
+    summary = generate_dfew(root=root, config=cfg)
+    console.print(
+        f"wrote {summary.n_clips} SYNTHETIC clips of {summary.n_subjects} subjects in the DFEW layout to {root}"
+    )
+    return root
+
+
+def tiny_synth_config(*, seed: int = 0):  # noqa: ANN201 - returns SynthConfig (imported lazily)
+    """A tiny synthetic set for tests and quick runs (seconds to generate and train)."""
+    from affectgate.datasets.synth import SynthConfig
+
+    return SynthConfig(seed=seed, n_subjects=20, clips_per_subject=7, frames=8, image_size=64)
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Annotated[Path, typer.Option(help="Output folder (inside the data root).")] = Path("data/synth_dfew"),
+    seed: Annotated[int, typer.Option(help="Seed; the same seed writes byte-identical files.")] = 0,
+    tiny: Annotated[bool, typer.Option(help="A tiny set (seconds) instead of the demo size.")] = False,
+) -> None:
+    """Generate a synthetic face-video set in the DFEW layout (frames, split CSVs, metadata, datasheet)."""
+    try:
+        _synth(get_settings(), out, seed, tiny)
+    except AffectgateError as exc:
+        raise _fail(exc) from None
+
+
+# -- zoo -----------------------------------------------------------------------------------------
+@zoo_app.command("list")
+def zoo_list() -> None:
+    """List registered architectures, their technique, output kinds, input spec and export state."""
+    from affectgate.zoo.card import zoo_card
+    from affectgate.zoo.registry import list_archs
+
+    settings = get_settings()
+    table = Table("arch", "technique", "outputs", "input", "exported")
+    for entry in list_archs():
+        card = zoo_card(project_root=settings.project_root, arch=entry.name)
+        exported = (settings.models_dir / entry.name / "model.onnx").is_file()
+        spec = card.input
+        table.add_row(entry.name, entry.technique, ", ".join(card.output_kinds),
+                      f"{spec.frames}x{spec.size}x{spec.size} {spec.layout}", "yes" if exported else "no")
+    console.print(table)
+
+
+@zoo_app.command("train")
+def zoo_train(
+    arch: Annotated[str, typer.Argument(help="Architecture id (see `affectgate zoo list`).")],
+    data: Annotated[Path, typer.Option(help="DFEW-layout dataset folder.")] = Path("data/synth_dfew"),
+    fold: Annotated[int, typer.Option(help="DFEW fold (set_N) whose train split is used.")] = 1,
+) -> None:
+    """Train an architecture briefly on a dataset's train split (CPU); writes a checkpoint to the workspace."""
+    from affectgate.zoo.build import train_zoo_model
+
+    settings = get_settings()
+    try:
+        res = train_zoo_model(project_root=settings.project_root, arch=arch, data=settings.resolve(data), fold=fold,
+                              out=settings.models_dir / arch, seed=settings.seed, threads=settings.ort_threads,
+                              console=console)
+    except AffectgateError as exc:
+        raise _fail(exc) from None
+    console.print(f"trained {arch}: {res.epochs} epochs in {res.seconds:.1f}s, train accuracy {res.train_accuracy:.3f}")
+
+
+@zoo_app.command("export")
+def zoo_export(arch: Annotated[str, typer.Argument(help="Architecture id.")]) -> None:
+    """Export a trained architecture to ONNX with a torch parity check and a sha256 lock file."""
+    from affectgate.zoo.build import export_zoo_model
+
+    settings = get_settings()
+    try:
+        res = export_zoo_model(project_root=settings.project_root, arch=arch, out=settings.models_dir / arch,
+                               seed=settings.seed)
+    except AffectgateError as exc:
+        raise _fail(exc) from None
+    console.print(f"exported {res.onnx_path}")
+    console.print(f"  parity max abs diff torch vs onnxruntime: {res.parity_max_abs_diff:.2e}")
+    console.print(f"  sha256 {res.sha256}")
+
+
+# -- gate ----------------------------------------------------------------------------------------
+def run_gate_command(
+    *, settings: Settings, model: str, contexts: list[str], data: str, fold: int, suite: str,
+    as_of: str | None, plain: bool,
+) -> list[GateResult]:
+    """Run the release gate through the Prefect flow (default) or as plain functions."""
+    if plain:
+        from affectgate.pipeline import run_gate
+
+        return run_gate(settings=settings, model=model, contexts=contexts, data=data, fold=fold, suite=suite,
+                        as_of=date.fromisoformat(as_of) if as_of else None)
+    from affectgate.orchestration import get_flow
+
+    flow = get_flow(settings=settings, module="release_gate", flow="release_gate")
+    return flow(model=model, contexts=contexts, data=data, fold=fold, suite=suite, as_of=as_of)
+
+
+def print_results(results: list[GateResult], *, settings: Settings) -> None:
+    """The summary table: context, verdict, alias, key metrics, reasons citing rule ids and articles."""
+    if any(r.synthetic_data for r in results):
+        console.print(f"[bold yellow]{SYNTHETIC_NOTICE}[/]")
+    table = Table("context", "verdict", "alias", "WAR", "UAR", "max group gap", "reasons", show_lines=True)
+    for r in results:
+        def fmt(v: float | None) -> str:
+            return "n/a" if v is None else f"{v:.3f}"
+        style = {"allow": "green", "block": "red"}.get(r.verdict, "yellow")
+        alias = f"{r.context_id} -> v{r.version}" if r.promoted else (
+            f"unchanged (v{r.alias_holder})" if r.alias_holder else "not set")
+        table.add_row(r.context_id, f"[{style}]{r.verdict}[/]", alias, fmt(r.metrics.get("war")),
+                      fmt(r.metrics.get("uar")), fmt(r.metrics.get("fairness.accuracy_max_gap")),
+                      "\n".join(r.reasons) or "all rules pass")
+    console.print(table)
+    console.print(f"MLflow store: {settings.tracking_uri}")
+    console.print(f"audit log:    {settings.audit_path}  (verify: affectgate audit verify)")
+
+
+@app.command("gate")
+def gate(
+    model: Annotated[str, typer.Option(help="Export folder with model.onnx + card.yaml (or the .onnx file).")],
+    context: Annotated[list[str], typer.Option(help="Deployment context id (policies/contexts/); repeatable.")],
+    data: Annotated[str, typer.Option(help="DFEW-layout dataset folder inside the data root.")] = "data/synth_dfew",
+    fold: Annotated[int, typer.Option(help="DFEW fold whose test split is evaluated.")] = 1,
+    suite: Annotated[str, typer.Option(help="Evaluation suite (evaluators/<suite>.yaml).")] = "release",
+    as_of: Annotated[str | None, typer.Option(help="Evaluate the rules as of this date (YYYY-MM-DD).")] = None,
+    plain: Annotated[bool, typer.Option(help="Run the steps without Prefect.")] = False,
+) -> None:
+    """Gate a model for deployment contexts. Exit 0 promoted, 1 blocked, 2 needs review, 3 error."""
+    settings = get_settings()
+    try:
+        results = run_gate_command(settings=settings, model=model, contexts=context, data=data, fold=fold,
+                                   suite=suite, as_of=as_of, plain=plain)
+    except AffectgateError as exc:
+        raise _fail(exc) from None
+    except Exception as exc:  # a Prefect or library failure: still exit 3 with the cause
+        raise _fail(exc) from None
+    print_results(results, settings=settings)
+    raise typer.Exit(combined_exit_code(results))
+
+
+# -- audit ---------------------------------------------------------------------------------------
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Verify the audit log's hash chain; exit 1 on any edit, deletion, reorder or truncation."""
+    from affectgate.pipeline import audit_log
+
+    settings = get_settings()
+    report = audit_log(settings).verify()
+    if report.ok:
+        console.print(f"audit chain OK: {report.n_events} events, head {report.head_digest}")
+        raise typer.Exit(0)
+    console.print(f"[bold red]audit chain BROKEN[/]: first bad event seq {report.first_bad_seq}")
+    for p in report.problems:
+        console.print(f"  - {p.kind}: {p.message}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("tail")
+def audit_tail(n: Annotated[int, typer.Option("-n", help="Number of events.")] = 10) -> None:
+    """Show the last events of the audit log."""
+    from affectgate.pipeline import audit_log
+
+    table = Table("seq", "time", "actor", "action", "subject")
+    for ev in audit_log(get_settings()).events()[-n:]:
+        table.add_row(str(ev.seq), ev.time.isoformat(timespec="seconds"), ev.actor, ev.action, ev.subject)
+    console.print(table)
+
+
+# -- demo ----------------------------------------------------------------------------------------
+@app.command("demo")
+def demo(
+    tiny: Annotated[bool, typer.Option(help="Tiny data and training (for a quick smoke run).")] = False,
+    plain: Annotated[bool, typer.Option(help="Run the gate without Prefect.")] = False,
+) -> None:
+    """The main job on embedded defaults: synthesize data, train + export, gate for several contexts."""
+    from affectgate.zoo.build import export_zoo_model, train_zoo_model
+
+    settings = get_settings()
+    started = time.perf_counter()
+    data = Path("data/synth_dfew_tiny" if tiny else "data/synth_dfew")
+    try:
+        console.rule("1/4 synthetic data (DFEW layout)")
+        root = _synth(settings, data, settings.seed, tiny)
+        console.rule(f"2/4 train {DEMO_ARCH} on the train split of fold 1")
+        out = settings.models_dir / DEMO_ARCH
+        res = train_zoo_model(project_root=settings.project_root, arch=DEMO_ARCH, data=root, fold=1, out=out,
+                              seed=settings.seed, threads=settings.ort_threads, console=console)
+        console.print(f"trained in {res.seconds:.1f}s")
+        console.rule("3/4 export to ONNX (parity vs torch)")
+        exp = export_zoo_model(project_root=settings.project_root, arch=DEMO_ARCH, out=out, seed=settings.seed)
+        console.print(f"{exp.onnx_path}: parity max abs diff {exp.parity_max_abs_diff:.2e}, sha256 {exp.sha256[:16]}…")
+        console.rule("4/4 release gate (Prefect flow)" if not plain else "4/4 release gate")
+        results = run_gate_command(settings=settings, model=str(out), contexts=list(DEMO_CONTEXTS), data=str(root),
+                                   fold=1, suite="release", as_of=None, plain=plain)
+    except AffectgateError as exc:
+        raise _fail(exc) from None
+    print_results(results, settings=settings)
+    from affectgate.pipeline import audit_log
+
+    chain = audit_log(settings).verify()
+    console.print(f"audit chain: {'verified' if chain.ok else 'BROKEN'} ({chain.n_events} events)")
+    console.print(f"demo finished in {time.perf_counter() - started:.0f}s; dashboard: make dashboard")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

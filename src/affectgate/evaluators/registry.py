@@ -1,0 +1,63 @@
+"""One loud registry of evaluators; running one turns any crash into a failed EvalResult."""
+
+from __future__ import annotations
+
+import difflib
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from affectgate.records import EvalResult
+
+EvaluatorFn = Callable[..., EvalResult]
+_EVALUATORS: dict[str, EvaluatorFn] = {}
+
+
+def register_evaluator(name: str) -> Callable[[EvaluatorFn], EvaluatorFn]:
+    """Register ``fn(*, predictions, params) -> EvalResult`` under ``name``; duplicates raise."""
+
+    def wrap(fn: EvaluatorFn) -> EvaluatorFn:
+        if name in _EVALUATORS:
+            raise ValueError(f"evaluator {name!r} is registered twice")
+        _EVALUATORS[name] = fn
+        return fn
+
+    return wrap
+
+
+def _load_builtins() -> None:
+    from affectgate.evaluators import accuracy, fairness  # noqa: F401
+
+
+def get_evaluator(name: str) -> EvaluatorFn:
+    """The evaluator registered as ``name``; unknown names raise KeyError with a suggestion."""
+    _load_builtins()
+    if name not in _EVALUATORS:
+        close = difflib.get_close_matches(name, list(_EVALUATORS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(_EVALUATORS))}"
+        raise KeyError(f"unknown evaluator {name!r}{hint}")
+    return _EVALUATORS[name]
+
+
+def list_evaluators() -> tuple[str, ...]:
+    """Names of every registered evaluator."""
+    _load_builtins()
+    return tuple(sorted(_EVALUATORS))
+
+
+def run_evaluator(*, name: str, predictions: pd.DataFrame, params: Mapping[str, Any]) -> EvalResult:
+    """Run one evaluator; an exception becomes ``EvalResult(status='failed')`` naming the cause."""
+    try:
+        fn = get_evaluator(name)
+        return fn(predictions=predictions, params=dict(params))
+    except Exception as exc:  # a crash is data, not a lost run
+        last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        where = f" ({last.filename.rsplit('/', 1)[-1]}:{last.lineno})" if last else ""
+        return EvalResult(
+            evaluator=name,
+            status="failed",
+            error=f"{type(exc).__name__}: {exc}{where}",
+            params={k: v for k, v in params.items() if isinstance(v, str | int | float | bool) or v is None},
+        )

@@ -1,0 +1,94 @@
+"""Inference: run a candidate over a dataset once, batched, in onnxruntime; write Predictions to parquet.
+
+This is the only module that calls a model. Every evaluator reuses the predictions it writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from affectgate.datasets.dfew import DFEWSplit, load_metadata, read_clips
+from affectgate.datasets.labels import CANONICAL_EMOTIONS
+from affectgate.errors import DataError, ModelError
+from affectgate.records import Candidate
+from affectgate.zoo.preprocess import to_model_input
+from affectgate.zoo.runtime import open_session
+
+#: Group attribute columns copied from the dataset metadata into the predictions, when present.
+GROUP_COLUMNS = ("subject_id", "skin_tone_group", "sex", "age_band", "capture_quarter")
+
+
+def prob_column(label: str) -> str:
+    """Column name of a class probability in the predictions table."""
+    return f"p_{label}"
+
+
+@dataclass(frozen=True)
+class InferenceOutput:
+    """Predictions table and latency samples of one inference pass."""
+
+    predictions: pd.DataFrame
+    batch_latency_ms: tuple[float, ...]
+    batch_size: int
+
+
+def predict_split(
+    *, candidate: Candidate, split: DFEWSplit, batch_size: int = 16, threads: int = 2, workers: int = 2
+) -> InferenceOutput:
+    """Decode, preprocess and run every clip of ``split``; probabilities are reordered to canonical order."""
+    card = candidate.card
+    session = open_session(candidate=candidate, threads=threads)
+    prob_name = next((o.name for o in card.outputs if o.level == "clip" and o.activation == "softmax"), None)
+    if prob_name is None:
+        raise ModelError(f"card of {card.arch} declares no clip-level softmax output", fix="add one to card.yaml")
+    # column j of the model output is card.labels[j]; map it to canonical order
+    order = [card.labels.index(lbl) if lbl in card.labels else -1 for lbl in CANONICAL_EMOTIONS]
+    probs_all: list[np.ndarray] = []
+    latencies: list[float] = []
+    samples = split.samples
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start : start + batch_size]
+        clips = read_clips(samples=chunk, frames=card.input.frames, size=card.input.size, workers=workers)
+        batch = to_model_input(clips=clips, spec=card.input)
+        outputs, ms = session.run(batch=batch)
+        latencies.append(ms)
+        probs = outputs[prob_name]
+        if not np.all(np.isfinite(probs)):
+            raise ModelError(f"{candidate.name} produced NaN/inf probabilities on clips {chunk[0].video_name}…")
+        probs_all.append(probs)
+    probs = np.concatenate(probs_all) if probs_all else np.zeros((0, len(card.labels)), dtype=np.float32)
+    canon = np.stack([probs[:, j] if j >= 0 else np.zeros(len(probs)) for j in order], axis=1)
+    pred_idx = canon.argmax(axis=1)
+    frame = pd.DataFrame(
+        {
+            "sample_id": [s.video_name for s in samples],
+            "target": [s.label for s in samples],
+            "pred": [CANONICAL_EMOTIONS[i] for i in pred_idx],
+            "confidence": canon.max(axis=1) if len(canon) else np.zeros(0),
+        }
+    )
+    for j, lbl in enumerate(CANONICAL_EMOTIONS):
+        frame[prob_column(lbl)] = canon[:, j].astype(np.float32)
+    meta = load_metadata(root=split.root)
+    if meta is not None:
+        missing = [s.video_name for s in samples if s.video_name not in meta.index]
+        if missing:
+            raise DataError(
+                f"metadata.csv in {split.root} has no row for clips {missing[:5]}",
+                fix="add a metadata row per clip (subject id and group attributes)",
+            )
+        for col in GROUP_COLUMNS:
+            if col in meta.columns:
+                frame[col] = meta.loc[frame["sample_id"], col].astype(str).to_numpy()
+    return InferenceOutput(predictions=frame, batch_latency_ms=tuple(latencies), batch_size=batch_size)
+
+
+def write_predictions(*, predictions: pd.DataFrame, path: Path) -> Path:
+    """Write predictions once, as parquet."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    predictions.to_parquet(path, index=False)
+    return path

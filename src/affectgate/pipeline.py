@@ -1,0 +1,335 @@
+"""The gate's steps as plain functions: prepare -> evaluate -> register -> decide -> promote/reject -> audit.
+
+Prefect flows in ``flows/`` and the CLI call these; nothing here imports Prefect. Every step that
+changes state appends an audit event. Any error ends in :class:`GateError` with an audit event and
+no alias moved (fail closed).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+
+from affectgate import __version__
+from affectgate.audit import AuditLog
+from affectgate.datasets.dfew import DFEWSplit, is_synthetic, load_dfew_split
+from affectgate.datasets.digest import dir_digest
+from affectgate.errors import AffectgateError, DataError
+from affectgate.evaluators import load_suite, run_evaluator
+from affectgate.inference import predict_split, write_predictions
+from affectgate.policy import decide, load_context, load_packs
+from affectgate.records import Candidate, DatasetSpec, EvalReport, EvalResult, PolicyDecision, UseContext
+from affectgate.registry import MlflowRegistry
+from affectgate.registry.mlflow_registry import VersionRef
+from affectgate.settings import Settings
+from affectgate.zoo.runtime import load_candidate
+
+SYNTHETIC_NOTICE = "SYNTHETIC DATA: procedurally rendered faces, not real people; not evidence about real-world performance."
+
+#: CLI / CI exit codes.
+EXIT_PROMOTED, EXIT_BLOCKED, EXIT_REVIEW, EXIT_ERROR = 0, 1, 2, 3
+
+
+class GateError(AffectgateError):
+    """The gate stopped on an error: nothing was promoted."""
+
+
+@dataclass(frozen=True)
+class GateInputs:
+    """Everything checked before any evaluation starts."""
+
+    candidate: Candidate
+    contexts: tuple[UseContext, ...]
+    dataset: DatasetSpec
+    split: DFEWSplit
+    suite: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation, stored in its run folder and logged to MLflow."""
+
+    report: EvalReport
+    run_dir: Path
+    predictions_path: Path
+    version: VersionRef
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The gate's outcome for one context."""
+
+    context_id: str
+    verdict: str
+    promoted: bool
+    model: str
+    version: str
+    alias_holder: str | None
+    reasons: tuple[str, ...]
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    synthetic_data: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """0 promoted, 1 blocked, 2 review."""
+        return {"allow": EXIT_PROMOTED, "block": EXIT_BLOCKED}.get(self.verdict, EXIT_REVIEW)
+
+
+def combined_exit_code(results: list[GateResult]) -> int:
+    """Blocked if any context blocks, else review if any needs review, else promoted."""
+    codes = {r.exit_code for r in results}
+    return EXIT_BLOCKED if EXIT_BLOCKED in codes else EXIT_REVIEW if EXIT_REVIEW in codes else EXIT_PROMOTED
+
+
+def audit_log(settings: Settings) -> AuditLog:
+    """The workspace's audit log."""
+    settings.audit_path.parent.mkdir(parents=True, exist_ok=True)
+    return AuditLog(path=settings.audit_path, hmac_key=settings.audit_hmac_key)
+
+
+def registry(settings: Settings) -> MlflowRegistry:
+    """The workspace's MLflow registry."""
+    settings.workspace_dir.mkdir(parents=True, exist_ok=True)
+    return MlflowRegistry(tracking_uri=settings.tracking_uri, artifact_root=settings.artifact_root)
+
+
+def inside(*, path: Path, root: Path) -> Path:
+    """``path`` resolved, refusing anything outside ``root`` (path traversal, symlinks out)."""
+    resolved = path.resolve()
+    root_resolved = root.resolve()
+    if resolved != root_resolved and root_resolved not in resolved.parents:
+        raise DataError(
+            f"dataset path {path} is outside the data root {root_resolved}",
+            fix="put the dataset under the data root or set AFFECTGATE_DATA_ROOT",
+        )
+    return resolved
+
+
+# -- step 1: prepare ------------------------------------------------------------------------------
+def prepare(
+    *, settings: Settings, model: str, contexts: list[str], data: str, fold: int = 1, suite: str = "release"
+) -> GateInputs:
+    """Check every input before anything is evaluated: model file and card, contexts, data, suite."""
+    policies_root = settings.project_root / "policies"
+    ctx = tuple(load_context(root=policies_root, context_id=c) for c in contexts)
+    if not ctx:
+        raise GateError("no deployment context given", fix="pass --context ID (see policies/contexts/)")
+    load_suite(folder=settings.project_root / "evaluators", name=suite)
+    load_packs(root=policies_root)
+    candidate = load_candidate(path=settings.resolve(Path(model)))
+    root = inside(path=settings.resolve(Path(data)), root=settings.data_dir)
+    if not root.is_dir():
+        raise DataError(f"dataset folder not found: {root}", fix="run `affectgate data synth` or pass --data")
+    split = load_dfew_split(root=root, fold=fold, split="test")
+    if not split.samples:
+        raise DataError(f"test split set_{fold} of {root} is empty", fix="check the split CSV")
+    spec = DatasetSpec(
+        name=root.name,
+        format="dfew",
+        root=root,
+        fold=fold,
+        split="test",
+        digest=dir_digest(root=root),
+        synthetic=is_synthetic(root=root),
+        n_samples=len(split.samples),
+    )
+    return GateInputs(candidate=candidate, contexts=ctx, dataset=spec, split=split, suite=suite)
+
+
+# -- step 2: evaluate -----------------------------------------------------------------------------
+def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> Evaluation:
+    """Run inference once, every evaluator of the suite on its predictions, store the run folder, log to MLflow."""
+    suite = load_suite(folder=settings.project_root / "evaluators", name=inputs.suite)
+    cand, spec = inputs.candidate, inputs.dataset
+    run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{cand.card.arch}-{uuid.uuid4().hex[:6]}"
+    run_dir = settings.runs_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    log = audit_log(settings)
+    log.append(
+        actor=settings.actor,
+        action="evaluation.started",
+        subject=f"candidate:{cand.name} dataset:{spec.name} target:{target}",
+        payload={"run_id": run_id, "onnx_sha256": cand.onnx_sha256, "dataset_digest": spec.digest,
+                 "suite": f"{suite.suite}@{suite.version}", "host": platform.node()},
+    )
+    out = predict_split(candidate=cand, split=inputs.split, batch_size=settings.batch_size, threads=settings.ort_threads)
+    predictions_path = write_predictions(predictions=out.predictions, path=run_dir / "predictions.parquet")
+    results: list[EvalResult] = [
+        run_evaluator(name=e.name, predictions=out.predictions, params=e.params) for e in suite.evaluators
+    ]
+    report = EvalReport(
+        run_id=run_id,
+        candidate=cand.name,
+        onnx_sha256=cand.onnx_sha256,
+        dataset=spec,
+        target=target,
+        suite=suite.suite,
+        suite_version=suite.version,
+        results=tuple(results),
+        synthetic_data=spec.synthetic,
+        created=datetime.now(UTC),
+        affectgate_version=__version__,
+    )
+    (run_dir / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    lat = np.asarray(out.batch_latency_ms)
+    (run_dir / "latency.json").write_text(
+        json.dumps({"batch_size": out.batch_size, "batch_latency_ms": list(out.batch_latency_ms),
+                    "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
+                    "host": platform.node(), "note": "includes decode; the latency evaluator measures model-only"},
+                   indent=2),
+        encoding="utf-8",
+    )
+    if spec.synthetic:
+        (run_dir / "SYNTHETIC_DATA.txt").write_text(SYNTHETIC_NOTICE + "\n", encoding="utf-8")
+    version = registry(settings).log_evaluation(
+        candidate=cand, report=report, run_dir=run_dir, predictions_path=predictions_path
+    )
+    log.append(
+        actor=settings.actor,
+        action="evaluation.completed",
+        subject=f"model:{version.name}/{version.version} dataset:{spec.name} target:{target}",
+        payload={
+            "run_id": run_id,
+            "mlflow_run_id": version.run_id,
+            "report_sha256": _sha256_text((run_dir / "report.json").read_text(encoding="utf-8")),
+            "evaluators": {r.evaluator: r.status for r in results},
+            "synthetic_data": spec.synthetic,
+        },
+    )
+    return Evaluation(report=report, run_dir=run_dir, predictions_path=predictions_path, version=version)
+
+
+def _sha256_text(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# -- step 3: decide -------------------------------------------------------------------------------
+def decide_context(
+    *, settings: Settings, inputs: GateInputs, evaluation: Evaluation, context_id: str, as_of: date | None = None
+) -> PolicyDecision:
+    """The pure policy decision for one context, recorded as an audit event."""
+    policies_root = settings.project_root / "policies"
+    context = next(c for c in inputs.contexts if c.id == context_id)
+    decision = decide(
+        context=context,
+        card=inputs.candidate.card,
+        onnx_outputs=inputs.candidate.onnx_outputs,
+        report=evaluation.report,
+        packs=load_packs(root=policies_root),
+        as_of=as_of or datetime.now(UTC).date(),
+    )
+    (evaluation.run_dir / f"decision.{context_id}.json").write_text(decision.model_dump_json(indent=2), encoding="utf-8")
+    audit_log(settings).append(
+        actor=settings.actor,
+        action="decision.made",
+        subject=f"model:{evaluation.version.name}/{evaluation.version.version} context:{context_id}",
+        payload={
+            "verdict": decision.verdict,
+            "as_of": decision.as_of.isoformat(),
+            "pack_digests": decision.pack_digests,
+            "run_id": evaluation.report.run_id,
+            "outcomes": {o.rule_id: o.status for o in decision.outcomes},
+            "reasons": [f"{o.rule_id} ({o.article}): {o.message}" for o in decision.reasons],
+        },
+    )
+    return decision
+
+
+# -- step 4: promote or reject --------------------------------------------------------------------
+def apply_decision(*, settings: Settings, evaluation: Evaluation, decision: PolicyDecision) -> GateResult:
+    """Move the context alias only on allow; tag the version either way; audit the promotion or rejection."""
+    log = audit_log(settings)
+    reg = registry(settings)
+    head = log.head()
+    head_digest = head[1] if head else ""
+    version = evaluation.version
+    promoted = reg.record_decision(version=version, decision=decision, report=evaluation.report, audit_head=head_digest)
+    holder = reg.alias_version(name=version.name, context_id=decision.context_id)
+    log.append(
+        actor=settings.actor,
+        action="promotion" if promoted else "rejection",
+        subject=f"model:{version.name}/{version.version} context:{decision.context_id}",
+        payload={
+            "alias": decision.context_id if promoted else None,
+            "alias_holder_after": holder,
+            "verdict": decision.verdict,
+            "run_id": evaluation.report.run_id,
+        },
+    )
+    report = evaluation.report
+    metrics = {name: (m.value if (m := report.metric(name)) else None) for name in ("war", "uar", "fairness.accuracy_max_gap")}
+    return GateResult(
+        context_id=decision.context_id,
+        verdict=decision.verdict,
+        promoted=promoted,
+        model=version.name,
+        version=version.version,
+        alias_holder=holder,
+        reasons=tuple(f"{o.rule_id} [{o.article}]: {o.message}" for o in decision.reasons),
+        metrics=metrics,
+        synthetic_data=report.synthetic_data,
+    )
+
+
+def record_error(*, settings: Settings, error: BaseException, subject: str) -> None:
+    """Audit a gate error (best effort: an unwritable audit log must not hide the original error)."""
+    try:
+        audit_log(settings).append(
+            actor=settings.actor,
+            action="gate.error",
+            subject=subject,
+            payload={"error": str(error), "type": type(error).__name__, "promoted": False},
+        )
+    except Exception:  # pragma: no cover - the original error is what the user needs to see
+        pass
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The step functions run_gate calls; the Prefect flow passes task-wrapped versions of the same."""
+
+    prepare: Callable[..., GateInputs] = prepare
+    evaluate: Callable[..., Evaluation] = evaluate
+    decide_context: Callable[..., PolicyDecision] = decide_context
+    apply_decision: Callable[..., GateResult] = apply_decision
+
+
+def run_gate(
+    *,
+    settings: Settings,
+    model: str,
+    contexts: list[str],
+    data: str,
+    fold: int = 1,
+    suite: str = "release",
+    as_of: date | None = None,
+    steps: Steps | None = None,
+) -> list[GateResult]:
+    """All steps in order; plain functions by default, Prefect tasks when the flow passes them."""
+    steps = steps or Steps()
+    subject = f"model:{model} contexts:{','.join(contexts)}"
+    try:
+        inputs = steps.prepare(settings=settings, model=model, contexts=contexts, data=data, fold=fold, suite=suite)
+        evaluation = steps.evaluate(settings=settings, inputs=inputs)
+        results = []
+        for ctx in inputs.contexts:
+            decision = steps.decide_context(
+                settings=settings, inputs=inputs, evaluation=evaluation, context_id=ctx.id, as_of=as_of
+            )
+            results.append(steps.apply_decision(settings=settings, evaluation=evaluation, decision=decision))
+        return results
+    except AffectgateError as exc:
+        record_error(settings=settings, error=exc, subject=subject)
+        raise
+    except Exception as exc:
+        record_error(settings=settings, error=exc, subject=subject)
+        raise GateError(f"gate failed: {type(exc).__name__}: {exc}", fix="see the audit log; nothing was promoted") from exc

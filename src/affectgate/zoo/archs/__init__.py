@@ -1,0 +1,1 @@
+"""Built-in architectures, one per module (timm style)."""

@@ -1,0 +1,102 @@
+"""Export to ONNX with a parity check against torch, a sha256 lock file and the card beside it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+import torch.nn as nn
+
+from affectgate.errors import ModelError
+from affectgate.records import ModelCard
+
+OPSET = 18
+ONNX_NAME = "model.onnx"
+LOCK_NAME = "model.lock.json"
+CARD_NAME = "card.yaml"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Where the exported model is and how well it matches torch."""
+
+    folder: Path
+    onnx_path: Path
+    sha256: str
+    parity_max_abs_diff: float
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 hex digest of a file."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def export_onnx(
+    *,
+    model: nn.Module,
+    card: ModelCard,
+    card_path: Path,
+    folder: Path,
+    parity_clips: np.ndarray,
+    trained_on: str = "",
+) -> ExportResult:
+    """Export ``model`` (eval mode) with a dynamic batch; fail if torch and ONNX differ above the card's tolerance.
+
+    ``parity_clips`` are preprocessed float32 inputs ``(N, T, 3, H, W)``; the max abs diff over both
+    outputs is recorded in the lock file.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx_path = folder / ONNX_NAME
+    model.eval()
+    example = torch.from_numpy(parity_clips[:2].copy())
+    output_names = [o.name for o in card.outputs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (example,),
+            str(onnx_path),
+            input_names=[card.input.name],
+            output_names=output_names,
+            opset_version=OPSET,
+            dynamo=True,
+            external_data=False,
+            dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
+        )
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        expected = [t.numpy() for t in model(torch.from_numpy(parity_clips))]
+    got = sess.run(output_names, {card.input.name: parity_clips})
+    diff = max(float(np.max(np.abs(e - g))) for e, g in zip(expected, got, strict=True))
+    if not np.isfinite(diff) or diff > card.parity_tolerance:
+        onnx_path.unlink(missing_ok=True)
+        raise ModelError(
+            f"ONNX export of {card.arch} differs from torch by {diff:.2e} (> tolerance {card.parity_tolerance:.0e})",
+            fix="check unsupported ops or raise parity_tolerance in the card only with a documented reason",
+        )
+    digest = sha256_file(onnx_path)
+    shutil.copyfile(card_path, folder / CARD_NAME)
+    lock = {
+        "arch": card.arch,
+        "onnx": ONNX_NAME,
+        "sha256": digest,
+        "opset": OPSET,
+        "parity_max_abs_diff": diff,
+        "parity_clips": int(parity_clips.shape[0]),
+        "torch_version": torch.__version__,
+        "onnxruntime_version": ort.__version__,
+        "trained_on": trained_on,
+    }
+    (folder / LOCK_NAME).write_text(json.dumps(lock, indent=2) + "\n", encoding="utf-8")
+    return ExportResult(folder=folder, onnx_path=onnx_path, sha256=digest, parity_max_abs_diff=diff)

@@ -1,0 +1,96 @@
+"""Exported models as candidates, and onnxruntime sessions: the only place a model is run."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from affectgate.errors import ModelError
+from affectgate.records import Candidate
+from affectgate.zoo.card import load_card
+from affectgate.zoo.export import CARD_NAME, LOCK_NAME, ONNX_NAME, sha256_file
+
+
+def load_candidate(*, path: Path, name: str | None = None) -> Candidate:
+    """A candidate from an export folder (or its model.onnx): sha256 checked, card checked against the graph."""
+    folder = path.parent if path.suffix == ".onnx" else path
+    onnx_path = path if path.suffix == ".onnx" else folder / ONNX_NAME
+    if not onnx_path.is_file():
+        raise ModelError(
+            f"model file not found: {onnx_path}",
+            fix="run `affectgate zoo export ARCH` (or `make demo`) or pass --model to an export folder",
+        )
+    card = load_card(path=folder / CARD_NAME)
+    digest = sha256_file(onnx_path)
+    lock_path = folder / LOCK_NAME
+    lock = json.loads(lock_path.read_text(encoding="utf-8")) if lock_path.is_file() else {}
+    if lock.get("sha256") and lock["sha256"] != digest:
+        raise ModelError(
+            f"{onnx_path} does not match its lock file (sha256 {digest[:12]}… vs {lock['sha256'][:12]}…)",
+            fix="re-export the model; a changed ONNX file is a different candidate",
+        )
+    try:
+        graph = onnx.load(str(onnx_path))
+        onnx.checker.check_model(graph)
+    except Exception as exc:  # onnx raises several types for a corrupt file
+        raise ModelError(
+            f"corrupt ONNX file {onnx_path}: {str(exc).splitlines()[0][:160]}",
+            fix="re-export the model with `affectgate zoo export`",
+        ) from None
+    inputs = [i.name for i in graph.graph.input]
+    outputs = tuple(o.name for o in graph.graph.output)
+    if card.input.name not in inputs:
+        raise ModelError(f"card input {card.input.name!r} is not an input of {onnx_path} (graph has {inputs})")
+    for spec in card.outputs:
+        if spec.name not in outputs:
+            raise ModelError(f"card output {spec.name!r} is not an output of {onnx_path} (graph has {list(outputs)})")
+    for out in graph.graph.output:
+        dims = [d.dim_value for d in out.type.tensor_type.shape.dim]
+        if dims and dims[-1] and dims[-1] != len(card.labels):
+            raise ModelError(
+                f"output {out.name!r} of {onnx_path} has {dims[-1]} classes but the card lists {len(card.labels)} labels",
+                fix="fix `labels` in card.yaml (labels in output order)",
+            )
+    return Candidate(
+        name=name or f"affectgate-{card.arch}",
+        card=card,
+        onnx_path=onnx_path.resolve(),
+        onnx_sha256=digest,
+        onnx_outputs=outputs,
+        trained_on=str(lock.get("trained_on", "")),
+    )
+
+
+@dataclass
+class Session:
+    """An onnxruntime session for a candidate with its provider and thread settings."""
+
+    candidate: Candidate
+    session: ort.InferenceSession
+
+    def run(self, *, batch: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
+        """Run one batch; returns the named outputs and the wall time in milliseconds."""
+        names = [o.name for o in self.candidate.card.outputs]
+        start = time.perf_counter()
+        out = self.session.run(names, {self.candidate.card.input.name: batch})
+        return dict(zip(names, out, strict=True)), (time.perf_counter() - start) * 1e3
+
+
+def open_session(*, candidate: Candidate, threads: int = 2, providers: tuple[str, ...] = ("CPUExecutionProvider",)) -> Session:
+    """A session after re-checking the file digest (the file must not change between check and use)."""
+    if sha256_file(candidate.onnx_path) != candidate.onnx_sha256:
+        raise ModelError(f"{candidate.onnx_path} changed after it was loaded", fix="re-run the gate")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    try:
+        sess = ort.InferenceSession(str(candidate.onnx_path), sess_options=opts, providers=list(providers))
+    except Exception as exc:
+        raise ModelError(f"onnxruntime cannot load {candidate.onnx_path}: {str(exc).splitlines()[0][:160]}") from None
+    return Session(candidate=candidate, session=sess)
