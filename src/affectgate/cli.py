@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -25,8 +26,10 @@ app.add_typer(data_app, name="data")
 app.add_typer(zoo_app, name="zoo")
 app.add_typer(audit_app, name="audit")
 
-console = Console()
-err_console = Console(stderr=True)
+# Wide output when piped (CI logs, `make demo | tee`): rich would otherwise squeeze tables to 80 columns.
+_WIDTH = None if sys.stdout.isatty() else 160
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
 
 DEMO_CONTEXTS = ("eu-telehealth", "eu-classroom", "eu-callcentre-agents", "us-ad-testing")
 DEMO_ARCH = "mobilenet_v2_frame"

@@ -1,0 +1,58 @@
+"""Shared fixtures: an isolated workspace with a tiny synthetic set and a trained, exported demo model."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from affectgate.settings import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A project wired to temporary workspace and data folders."""
+
+    settings: Settings
+    data: Path
+    model: Path
+
+
+def _env_for(tmp: Path) -> dict[str, str]:
+    return {
+        "AFFECTGATE_PROJECT_ROOT": str(ROOT),
+        "AFFECTGATE_WORKSPACE": str(tmp / ".affectgate"),
+        "AFFECTGATE_DATA_ROOT": str(tmp / "data"),
+        "PREFECT_HOME": str(tmp / ".affectgate" / "prefect"),
+    }
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Workspace:
+    """Tiny synthetic DFEW set, the demo CNN trained on it and exported (once per test session)."""
+    from affectgate.cli import tiny_synth_config
+    from affectgate.datasets.synth import generate_dfew
+    from affectgate.zoo.build import export_zoo_model, train_zoo_model
+
+    tmp = tmp_path_factory.mktemp("ws")
+    env = _env_for(tmp)
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    settings = get_settings()
+    data = tmp / "data" / "synth_dfew_tiny"
+    generate_dfew(root=data, config=tiny_synth_config(seed=0))
+    out = settings.models_dir / "mobilenet_v2_frame"
+    train_zoo_model(project_root=ROOT, arch="mobilenet_v2_frame", data=data, fold=1, out=out, seed=0)
+    export_zoo_model(project_root=ROOT, arch="mobilenet_v2_frame", out=out)
+    yield Workspace(settings=settings, data=data, model=out)
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    get_settings.cache_clear()
