@@ -1,0 +1,82 @@
+"""Test vectors for the rules: ``policies/<pack>/cases/*.yaml``, run through the real engine.
+
+A case carries its facts directly (context, model outputs, metric values, evaluator statuses), so no
+model card, ONNX file or evaluation report is needed; the facts go through :func:`assemble_facts`
+exactly as :func:`build_facts` would build them from records.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from affectgate.policy.engine import ModelFacts, assemble_facts, decide_facts, pack_thresholds
+from affectgate.policy.loader import load_context, load_packs, read_yaml
+from affectgate.policy.schema import PolicyCase, parse_model
+from affectgate.records import PolicyDecision, UseContext
+
+CASES_FOLDER = "cases"
+
+
+def load_case(*, path: Path) -> PolicyCase:
+    """Read and validate one case file."""
+    return parse_model(PolicyCase, read_yaml(path=path), source=path)
+
+
+def case_paths(*, policies_root: Path) -> tuple[Path, ...]:
+    """Every case file under ``policies_root/*/cases/``, sorted."""
+    return tuple(sorted(policies_root.glob(f"*/{CASES_FOLDER}/*.yaml")))
+
+
+def case_context(*, case: PolicyCase, policies_root: Path) -> UseContext:
+    """The case's context: loaded by id, or the inline one."""
+    if isinstance(case.context, str):
+        return load_context(root=policies_root, context_id=case.context)
+    return case.context
+
+
+def decide_case(*, case: PolicyCase, policies_root: Path) -> PolicyDecision:
+    """The decision the engine makes for a case."""
+    context = case_context(case=case, policies_root=policies_root)
+    packs = load_packs(root=policies_root, names=case.packs)
+    model = (
+        None
+        if case.model is None
+        else ModelFacts(
+            arch=case.model.arch, output_kinds=case.model.output_kinds, onnx_outputs=case.model.onnx_outputs
+        )
+    )
+    facts = assemble_facts(
+        context=context,
+        model=model,
+        metrics=case.metrics,
+        evaluators=case.evaluators,
+        evaluator_errors=case.evaluator_errors,
+        synthetic_data=case.synthetic_data,
+        has_report=bool(case.metrics or case.evaluators),
+        thresholds=pack_thresholds(packs=packs),
+        as_of=case.as_of,
+    )
+    return decide_facts(facts=facts, packs=packs)
+
+
+def run_case(*, case_path: Path, policies_root: Path) -> tuple[bool, str]:
+    """Run one case: (True, summary) if the verdict and every listed outcome match, else (False, the diff)."""
+    case = load_case(path=case_path)
+    decision = decide_case(case=case, policies_root=policies_root)
+    by_id = {o.rule_id: o for o in decision.outcomes}
+    problems: list[str] = []
+    if decision.verdict != case.expect.verdict:
+        problems.append(f"verdict {decision.verdict!r}, expected {case.expect.verdict!r}")
+    for rule_id, expected in case.expect.outcomes.items():
+        got = by_id.get(rule_id)
+        if got is None:
+            problems.append(f"{rule_id}: no such rule in the decision (rules: {', '.join(by_id)})")
+        elif got.status != expected:
+            problems.append(f"{rule_id}: {got.status!r}, expected {expected!r} — {got.message}")
+    if problems:
+        errors = [f"{o.rule_id}: {o.message}" for o in decision.outcomes if o.status == "error"]
+        detail = "; ".join(problems) + (f" | errored rules: {'; '.join(errors)}" if errors else "")
+        return False, f"{case_path.name}: {detail}"
+    return True, (
+        f"{case_path.name}: verdict {decision.verdict}, {len(case.expect.outcomes)} outcomes as expected"
+    )

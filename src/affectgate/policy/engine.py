@@ -1,0 +1,412 @@
+"""The pure policy decision: facts in, :class:`PolicyDecision` out. No I/O here.
+
+:func:`build_facts` turns records (context, model card, report) into :class:`Facts`;
+:func:`decide_facts` runs the built-in fail-closed rule and every pack rule against them;
+:func:`decide` does both. Test cases build :class:`Facts` from parts with :func:`assemble_facts`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from affectgate.errors import PolicyError
+from affectgate.policy.cel import (
+    CelActivation,
+    CelEvaluationError,
+    CelTemplate,
+    Plain,
+    make_activation,
+    render_value,
+)
+from affectgate.policy.loader import CompiledRule, PolicyPack
+from affectgate.policy.schema import CORE_PACK, EvaluatorStatus, RuleStatus
+from affectgate.records import (
+    EvalReport,
+    ModelCard,
+    OutputKind,
+    PolicyDecision,
+    RuleOutcome,
+    Severity,
+    UseContext,
+    Verdict,
+)
+
+#: ISO 3166-1 alpha-2 codes of the 27 EU member states (Greece is GR, not EL).
+EU_MEMBER_STATES: tuple[str, ...] = (
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
+    "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+)  # fmt: skip
+EMOTION_OUTPUT_KINDS: tuple[OutputKind, ...] = ("discrete_emotion", "valence_arousal")
+
+#: The built-in first rule: an evaluator that crashed means the evidence is incomplete.
+CORE_EVIDENCE_RULE_ID = "core.evidence.complete"
+_CORE_TITLE = "Every evaluator of the suite produced its evidence"
+_CORE_ARTICLE = "affectgate fail-closed rule"
+_CORE_EFFECTIVE = date(2025, 1, 1)
+
+
+class FactsModel(BaseModel):
+    """Base: frozen, unknown fields rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelFacts(FactsModel):
+    """What the rules may know about the model."""
+
+    arch: str = Field(description="Architecture id.")
+    output_kinds: tuple[OutputKind, ...] = Field(description="Every kind of output the model emits (card).")
+    onnx_outputs: tuple[str, ...] = Field(description="Output names read from the ONNX graph.")
+
+    @property
+    def emits_emotion(self) -> bool:
+        """True if the model declares a discrete_emotion or valence_arousal output."""
+        return any(kind in EMOTION_OUTPUT_KINDS for kind in self.output_kinds)
+
+
+class Facts(FactsModel):
+    """Everything a rule can look at; :meth:`variables` is the CEL activation."""
+
+    context: UseContext | None = Field(description="Deployment context; None = not given.")
+    model: ModelFacts | None = Field(description="Model facts; None = no model yet.")
+    metrics: dict[str, float] = Field(description="Metric key -> value (see build_facts for keys).")
+    evaluators: dict[str, EvaluatorStatus] = Field(description="Evaluator name -> status.")
+    evaluator_errors: dict[str, str] = Field(
+        description="Evaluator name -> error text (failed/skipped ones)."
+    )
+    thresholds: dict[str, float] = Field(description="Pack defaults overridden by context.thresholds.")
+    as_of: date = Field(description="Date the rules are evaluated for.")
+    synthetic_data: bool = Field(description="Whether the evaluation data were synthetic.")
+    has_report: bool = Field(description="Whether an evaluation report stands behind metrics/evaluators.")
+
+    def variables(self) -> dict[str, Plain]:
+        """The CEL activation: plain values only (tuples -> lists, None -> null)."""
+        context: Plain = None
+        if self.context is not None:
+            context = _plain(self.context.model_dump(mode="json"))
+        model: Plain = None
+        if self.model is not None:
+            model = {
+                "arch": self.model.arch,
+                "output_kinds": list(self.model.output_kinds),
+                "onnx_outputs": list(self.model.onnx_outputs),
+                "emits_emotion": self.model.emits_emotion,
+            }
+        return {
+            "context": context,
+            "model": model,
+            "metrics": {k: float(v) for k, v in self.metrics.items()},
+            "evaluators": dict(self.evaluators),
+            "evaluator_errors": dict(self.evaluator_errors),
+            "thresholds": {k: float(v) for k, v in self.thresholds.items()},
+            "eu_member_states": list(EU_MEMBER_STATES),
+            "as_of": self.as_of.isoformat(),
+            "synthetic_data": self.synthetic_data,
+            "has_report": self.has_report,
+        }
+
+
+def pack_thresholds(*, packs: Sequence[PolicyPack]) -> dict[str, float]:
+    """Default thresholds of all packs, later packs overriding earlier ones."""
+    merged: dict[str, float] = {}
+    for pack in packs:
+        merged.update(pack.defaults)
+    return merged
+
+
+def model_facts(*, card: ModelCard | None, onnx_outputs: Sequence[str] = ()) -> ModelFacts | None:
+    """Model facts from a card and the ONNX graph's output names; None without a card."""
+    if card is None:
+        return None
+    return ModelFacts(arch=card.arch, output_kinds=card.output_kinds, onnx_outputs=tuple(onnx_outputs))
+
+
+def report_metrics(*, report: EvalReport) -> dict[str, float]:
+    """Metric key -> value for every defined measurement of the report.
+
+    Keys: ``name`` (group None, label None), ``name[group]`` (grouped, e.g. ``accuracy[sex=female]``),
+    ``name[label=L]`` (per class), ``name[group][label=L]`` (both). The first measurement of a key wins;
+    undefined values (None, NaN) are left out, so a rule that needs them errors (fail closed).
+    """
+    metrics: dict[str, float] = {}
+    for result in report.results:
+        for m in result.measurements:
+            if m.value is None or math.isnan(m.value):
+                continue
+            key = m.name + (f"[{m.group}]" if m.group is not None else "")
+            key += f"[label={m.label}]" if m.label is not None else ""
+            metrics.setdefault(key, float(m.value))
+    return metrics
+
+
+def assemble_facts(
+    *,
+    context: UseContext | None,
+    model: ModelFacts | None,
+    metrics: Mapping[str, float],
+    evaluators: Mapping[str, EvaluatorStatus],
+    evaluator_errors: Mapping[str, str],
+    synthetic_data: bool,
+    has_report: bool,
+    thresholds: Mapping[str, float],
+    as_of: date,
+) -> Facts:
+    """Facts from parts; ``thresholds`` are the pack defaults, overridden here by ``context.thresholds``."""
+    merged = dict(thresholds)
+    if context is not None:
+        merged.update(context.thresholds)
+    return Facts(
+        context=context,
+        model=model,
+        metrics=dict(metrics),
+        evaluators=dict(evaluators),
+        evaluator_errors=dict(evaluator_errors),
+        thresholds=merged,
+        as_of=as_of,
+        synthetic_data=synthetic_data,
+        has_report=has_report,
+    )
+
+
+def build_facts(
+    *,
+    context: UseContext | None,
+    card: ModelCard | None,
+    onnx_outputs: Sequence[str],
+    report: EvalReport | None,
+    thresholds: Mapping[str, float],
+    as_of: date,
+) -> Facts:
+    """Facts from records; a missing report gives empty metrics and evaluators, ``has_report`` false."""
+    if report is None:
+        return assemble_facts(
+            context=context,
+            model=model_facts(card=card, onnx_outputs=onnx_outputs),
+            metrics={},
+            evaluators={},
+            evaluator_errors={},
+            synthetic_data=False,
+            has_report=False,
+            thresholds=thresholds,
+            as_of=as_of,
+        )
+    return assemble_facts(
+        context=context,
+        model=model_facts(card=card, onnx_outputs=onnx_outputs),
+        metrics=report_metrics(report=report),
+        evaluators={r.evaluator: r.status for r in report.results},
+        evaluator_errors={r.evaluator: r.error for r in report.results if r.error},
+        synthetic_data=report.synthetic_data,
+        has_report=True,
+        thresholds=thresholds,
+        as_of=as_of,
+    )
+
+
+def decide(
+    *,
+    context: UseContext,
+    card: ModelCard | None,
+    onnx_outputs: Sequence[str],
+    report: EvalReport | None,
+    packs: Sequence[PolicyPack],
+    as_of: date,
+) -> PolicyDecision:
+    """The verdict for one context: every rule of every pack, plus the built-in evidence rule."""
+    facts = build_facts(
+        context=context,
+        card=card,
+        onnx_outputs=onnx_outputs,
+        report=report,
+        thresholds=pack_thresholds(packs=packs),
+        as_of=as_of,
+    )
+    return decide_facts(facts=facts, packs=packs)
+
+
+def decide_facts(*, facts: Facts, packs: Sequence[PolicyPack]) -> PolicyDecision:
+    """The verdict for pre-built facts (which must hold a context)."""
+    context = facts.context
+    if context is None:
+        raise PolicyError("a policy decision needs a deployment context", fix="pass --context ID")
+    activation = make_activation(variables=facts.variables())
+    outcomes: list[RuleOutcome] = [_core_evidence_outcome(facts=facts, enforce_early=context.enforce_early)]
+    for pack in packs:
+        for rule in pack.rules:
+            outcomes.append(
+                _rule_outcome(
+                    rule=rule,
+                    pack=pack.name,
+                    activation=activation,
+                    as_of=facts.as_of,
+                    enforce_early=context.enforce_early,
+                )
+            )
+    return PolicyDecision(
+        context_id=context.id,
+        verdict=verdict_of(outcomes=outcomes),
+        outcomes=tuple(outcomes),
+        pack_digests={pack.name: pack.digest for pack in packs},
+        as_of=facts.as_of,
+    )
+
+
+def verdict_of(*, outcomes: Sequence[RuleOutcome]) -> Verdict:
+    """block if a block rule failed; else review if a review rule failed or any rule errored; else allow."""
+    if any(o.status == "fail" and o.severity == "block" for o in outcomes):
+        return "block"
+    if any((o.status == "fail" and o.severity == "review") or o.status == "error" for o in outcomes):
+        return "review"
+    return "allow"
+
+
+def _core_evidence_outcome(*, facts: Facts, enforce_early: bool) -> RuleOutcome:
+    status: RuleStatus
+    evidence: dict[str, str | float | int | bool | None] = {}
+    if facts.as_of < _CORE_EFFECTIVE and not enforce_early:
+        status, message = (
+            "not_yet_effective",
+            _not_yet_effective_message(effective=_CORE_EFFECTIVE, as_of=facts.as_of),
+        )
+    elif not facts.has_report:
+        status, message = "not_applicable", "No evaluation report yet: there is no evidence to check."
+    else:
+        evidence = {"evaluators": ", ".join(f"{k}={v}" for k, v in facts.evaluators.items())}
+        failed = [name for name, status_ in facts.evaluators.items() if status_ == "failed"]
+        if failed:
+            status = "fail"
+            message = "Evidence is incomplete, so the release fails closed; failed evaluators: " + "; ".join(
+                f"{name} ({facts.evaluator_errors.get(name) or 'no error message'})" for name in failed
+            )
+        else:
+            status = "pass"
+            skipped = [name for name, status_ in facts.evaluators.items() if status_ == "skipped"]
+            message = f"None of the {len(facts.evaluators)} evaluators failed." + (
+                " Skipped: "
+                + "; ".join(
+                    f"{name} ({facts.evaluator_errors.get(name) or 'no reason given'})" for name in skipped
+                )
+                if skipped
+                else ""
+            )
+    return RuleOutcome(
+        rule_id=CORE_EVIDENCE_RULE_ID,
+        pack=CORE_PACK,
+        title=_CORE_TITLE,
+        article=_CORE_ARTICLE,
+        status=status,
+        severity="block",
+        effective_from=_CORE_EFFECTIVE,
+        message=message,
+        evidence=evidence,
+    )
+
+
+def _not_yet_effective_message(*, effective: date, as_of: date) -> str:
+    return (
+        f"Not yet effective: applies from {effective.isoformat()} (evaluated as of {as_of.isoformat()}); "
+        "set 'enforce_early: true' in the context to apply it now."
+    )
+
+
+def _rule_outcome(
+    *, rule: CompiledRule, pack: str, activation: CelActivation, as_of: date, enforce_early: bool
+) -> RuleOutcome:
+    spec = rule.spec
+
+    def outcome(
+        status: RuleStatus, message: str, evidence: dict[str, str | float | int | bool | None]
+    ) -> RuleOutcome:
+        severity: Severity = spec.severity
+        return RuleOutcome(
+            rule_id=spec.id,
+            pack=pack,
+            title=spec.title,
+            article=spec.article,
+            status=status,
+            severity=severity,
+            effective_from=spec.effective_from,
+            message=message,
+            evidence=evidence,
+        )
+
+    if as_of < spec.effective_from and not enforce_early:
+        return outcome(
+            "not_yet_effective", _not_yet_effective_message(effective=spec.effective_from, as_of=as_of), {}
+        )
+    step = "applies_when"
+    try:
+        if not rule.applies_when.evaluate_bool(activation=activation):
+            evidence = _evidence(rule=rule, activation=activation, strict=False)
+            step = "not_applicable_message"
+            text = _render(
+                template=rule.not_applicable_message,
+                activation=activation,
+                default=f"Not applicable: `{rule.applies_when.source}` is false.",
+            )
+            return outcome("not_applicable", text, evidence)
+        step = "fails_when"
+        failed = rule.fails_when.evaluate_bool(activation=activation)
+        step = "evidence"
+        evidence = _evidence(rule=rule, activation=activation, strict=True)
+        if failed:
+            step = "message"
+            return outcome("fail", rule.message.render(activation=activation), evidence)
+        step = "pass_message"
+        return outcome(
+            "pass",
+            _render(
+                template=rule.pass_message,
+                activation=activation,
+                default=f"Pass: `{rule.fails_when.source}` is false.",
+            ),
+            evidence,
+        )
+    except CelEvaluationError as exc:
+        return outcome(
+            "error",
+            f"rule {spec.id}: {step} expression `{exc.expression}` could not be evaluated: {exc.error}. "
+            "A rule that cannot be evaluated sends the release to review.",
+            {},
+        )
+
+
+def _render(*, template: CelTemplate | None, activation: CelActivation, default: str) -> str:
+    return default if template is None else template.render(activation=activation)
+
+
+def _evidence(
+    *, rule: CompiledRule, activation: CelActivation, strict: bool
+) -> dict[str, str | float | int | bool | None]:
+    """Evidence values; ``strict`` re-raises evaluation errors, otherwise unavailable values are left out."""
+    evidence: dict[str, str | float | int | bool | None] = {}
+    for program in rule.evidence:
+        try:
+            value = program.evaluate(activation=activation)
+        except CelEvaluationError:
+            if strict:
+                raise
+            continue
+        evidence[program.source] = _evidence_value(value)
+    return evidence
+
+
+def _evidence_value(value: Plain) -> str | float | int | bool | None:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return render_value(value)
+
+
+def _plain(value: object) -> Plain:
+    """A JSON-mode dump as :data:`Plain` (narrows the type; values are already plain)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value)
