@@ -34,7 +34,7 @@ def _env_for(tmp: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> Workspace:
     """Tiny synthetic DFEW set, the demo CNN trained on it and exported (once per test session)."""
-    from affectgate.cli import tiny_synth_config
+    from affectgate.cli import TINY_TRAIN_CONFIG, tiny_synth_config
     from affectgate.datasets.synth import generate_dfew
     from affectgate.zoo.build import export_zoo_model, train_zoo_model
 
@@ -47,7 +47,8 @@ def built(tmp_path_factory) -> Workspace:
     data = tmp / "data" / "synth_dfew_tiny"
     generate_dfew(root=data, config=tiny_synth_config(seed=0))
     out = settings.models_dir / "mobilenet_v2_frame"
-    train_zoo_model(project_root=ROOT, arch="mobilenet_v2_frame", data=data, fold=1, out=out, seed=0)
+    train_zoo_model(project_root=ROOT, arch="mobilenet_v2_frame", data=data, fold=1, out=out, seed=0,
+                    config=TINY_TRAIN_CONFIG)
     export_zoo_model(project_root=ROOT, arch="mobilenet_v2_frame", out=out)
     yield Workspace(settings=settings, data=data, model=out)
     for k, v in old.items():

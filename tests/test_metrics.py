@@ -96,7 +96,9 @@ def test_fairness_gap_matches_manual_group_accuracy():
     sex = rng.choice(["female", "male"], size=n)
     frame = _frame(y_true, y_pred, skin_tone_group=group, sex=sex, age_band=["30-44"] * n)
     result = run_evaluator(
-        name="fairness", predictions=frame, params={"attributes": ["skin_tone_group", "sex"], "min_group_size": 5}
+        name="fairness", predictions=frame,
+        params={"attributes": ["skin_tone_group", "sex"], "gated_attributes": ["skin_tone_group", "sex"],
+                "min_group_size": 5, "bootstrap_resamples": 200},
     )
     assert result.status == "ok", result.error
     acc = {g: accuracy_score(y_true[group == g], y_pred[group == g]) for g in ("tone_a", "tone_b", "tone_c")}
@@ -108,6 +110,25 @@ def test_fairness_gap_matches_manual_group_accuracy():
     sex_acc = [accuracy_score(y_true[sex == s], y_pred[sex == s]) for s in ("female", "male")]
     overall = max(expected_gap, max(sex_acc) - min(sex_acc))
     assert values[("fairness.accuracy_max_gap", None)] == pytest.approx(overall)
+    gap = next(m for m in result.measurements if m.name == "fairness.accuracy_max_gap.skin_tone_group")
+    assert gap.ci_low is not None and gap.ci_high is not None
+    assert gap.ci_low <= gap.value <= gap.ci_high
+
+
+def test_fairness_bootstrap_resamples_subjects_not_clips():
+    """With all clips of a subject identical, the subject bootstrap CI is wider than a clip bootstrap would be."""
+    from affectgate.evaluators.fairness import bootstrap_gap_ci
+
+    rng = np.random.default_rng(0)
+    subjects = np.repeat(np.arange(20), 10).astype(str)
+    groups = np.where(np.arange(200) < 100, "g1", "g2")
+    correct = np.repeat(rng.random(20) < 0.7, 10)
+    lo, hi = bootstrap_gap_ci(correct=correct, groups=groups, subjects=subjects, judged=["g1", "g2"],
+                              resamples=300, seed=0)
+    clip_lo, clip_hi = bootstrap_gap_ci(correct=correct, groups=groups, subjects=np.arange(200).astype(str),
+                                        judged=["g1", "g2"], resamples=300, seed=0)
+    assert lo is not None and clip_lo is not None
+    assert (hi - lo) > (clip_hi - clip_lo)
 
 
 def test_fairness_small_groups_are_not_judged():
@@ -120,4 +141,4 @@ def test_fairness_small_groups_are_not_judged():
         name="fairness", predictions=frame, params={"attributes": ["skin_tone_group"], "min_group_size": 5}
     )
     assert result.status == "failed"
-    assert "no attribute has two groups" in (result.error or "")
+    assert "has two groups of at least 5" in (result.error or "")

@@ -1,15 +1,18 @@
-"""Tamper-evident audit trail: pure hash chain (chain.py) and the file-backed log (store.py)."""
+"""Tamper-evident audit trail: the pure hash chain (chain.py) and the file-backed log (store.py)."""
 
 from affectgate.audit.chain import (
     GENESIS,
+    AuditError,
     AuditEvent,
     ChainProblem,
     ChainReport,
     canonical_json,
+    event_digest,
     make_event,
+    payload_digest_of,
     verify_chain,
 )
-from affectgate.audit.store import AuditError, AuditLog
+from affectgate.audit.store import AuditLog
 
 __all__ = [
     "GENESIS",
@@ -19,6 +22,8 @@ __all__ = [
     "ChainProblem",
     "ChainReport",
     "canonical_json",
+    "event_digest",
     "make_event",
+    "payload_digest_of",
     "verify_chain",
 ]

@@ -1,6 +1,10 @@
 """Fairness with Fairlearn's MetricFrame: accuracy and UAR per group, max gap and min ratio per attribute.
 
 Groups smaller than ``min_group_size`` are reported but excluded from the gap (too small to judge).
+Every gap carries a bootstrap confidence interval resampled by subject (clips of one person are
+not independent). ``fairness.accuracy_max_gap`` is the largest gap over the *gated* attributes
+(default: the ethnicity-like ``skin_tone_group``, as the brief's per-ethnicity threshold); the other
+attributes are measured and reported.
 """
 
 from __future__ import annotations
@@ -16,6 +20,35 @@ from affectgate.evaluators.registry import register_evaluator
 from affectgate.records import EvalResult, Measurement
 
 DEFAULT_ATTRIBUTES = ("skin_tone_group", "sex", "age_band")
+DEFAULT_GATED = ("skin_tone_group",)
+
+
+def _group_accuracy_gap(correct: np.ndarray, groups: np.ndarray, judged: list[str]) -> float:
+    accs = [correct[groups == g].mean() for g in judged if (groups == g).any()]
+    return float(max(accs) - min(accs)) if len(accs) >= 2 else float("nan")
+
+
+def bootstrap_gap_ci(
+    *, correct: np.ndarray, groups: np.ndarray, subjects: np.ndarray, judged: list[str], resamples: int, seed: int,
+    level: float = 0.95,
+) -> tuple[float | None, float | None]:
+    """Percentile CI of the max-min accuracy gap, resampling whole subjects with replacement."""
+    uniq, inverse = np.unique(subjects, return_inverse=True)
+    if len(uniq) < 2 or resamples <= 0:
+        return None, None
+    rows_of = [np.flatnonzero(inverse == i) for i in range(len(uniq))]
+    rng = np.random.default_rng(seed)
+    gaps = []
+    for _ in range(resamples):
+        pick = rng.integers(0, len(uniq), size=len(uniq))
+        idx = np.concatenate([rows_of[i] for i in pick])
+        gap = _group_accuracy_gap(correct[idx], groups[idx], judged)
+        if not np.isnan(gap):
+            gaps.append(gap)
+    if len(gaps) < resamples // 2:
+        return None, None
+    alpha = (1 - level) / 2
+    return float(np.quantile(gaps, alpha)), float(np.quantile(gaps, 1 - alpha))
 
 
 def _war(y_true: pd.Series, y_pred: pd.Series) -> float:
@@ -30,16 +63,23 @@ def _uar(y_true: pd.Series, y_pred: pd.Series) -> float:
 def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> EvalResult:
     """Per-group accuracy and UAR per sensitive attribute; gap = max minus min over judged groups."""
     attributes = tuple(params.get("attributes") or DEFAULT_ATTRIBUTES)
+    gated = tuple(params.get("gated_attributes") or DEFAULT_GATED)
     min_size = int(params.get("min_group_size", 5))
-    missing = [a for a in attributes if a not in predictions.columns]
+    resamples = int(params.get("bootstrap_resamples", 500))
+    seed = int(params.get("seed", 0))
+    missing = [a for a in (*attributes, *gated) if a not in predictions.columns]
     if missing:
         raise ValueError(
             f"group attributes {missing} are not in the predictions; the dataset needs them in metadata.csv"
         )
     measurements: list[Measurement] = []
     overall_gap, worst_attr = -1.0, ""
+    worst_ci: tuple[float | None, float | None] = (None, None)
     y_true, y_pred = predictions["target"], predictions["pred"]
-    for attr in attributes:
+    correct = (predictions["target"].to_numpy(dtype=object) == predictions["pred"].to_numpy(dtype=object))
+    subjects = (predictions["subject_id"].astype(str).to_numpy() if "subject_id" in predictions.columns
+                else predictions.index.astype(str).to_numpy())
+    for attr in dict.fromkeys((*attributes, *gated)):
         groups = predictions[attr].astype(str)
         frame = MetricFrame(
             metrics={"accuracy": _war, "uar": _uar, "n": lambda t, p: float(len(t))},
@@ -63,11 +103,16 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
             ratio = float(judged["accuracy"].min() / judged["accuracy"].max()) if judged["accuracy"].max() > 0 else 0.0
         else:
             gap, ratio = float("nan"), float("nan")
+        ci_low, ci_high = (None, None) if np.isnan(gap) else bootstrap_gap_ci(
+            correct=correct, groups=groups.to_numpy(), subjects=subjects, judged=[str(g) for g in judged.index],
+            resamples=resamples, seed=seed,
+        )
         measurements += [
             Measurement(
                 name=f"fairness.accuracy_max_gap.{attr}", value=None if np.isnan(gap) else gap,
-                higher_is_better=False, averaging=f"max - min accuracy over groups with n >= {min_size}",
-                n=int(judged["n"].sum()),
+                higher_is_better=False,
+                averaging=f"max - min accuracy over groups with n >= {min_size}; 95% CI: subject bootstrap",
+                n=int(judged["n"].sum()), ci_low=ci_low, ci_high=ci_high,
             ),
             Measurement(
                 name=f"fairness.accuracy_min_ratio.{attr}", value=None if np.isnan(ratio) else ratio,
@@ -75,17 +120,22 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
                 n=int(judged["n"].sum()),
             ),
         ]
-        if not np.isnan(gap) and gap > overall_gap:
-            overall_gap, worst_attr = gap, attr
+        if attr in gated and not np.isnan(gap) and gap > overall_gap:
+            overall_gap, worst_attr, worst_ci = gap, attr, (ci_low, ci_high)
     if overall_gap < 0:
-        raise ValueError(f"no attribute has two groups of at least {min_size} clips; fairness cannot be judged")
+        raise ValueError(
+            f"no gated attribute ({', '.join(gated)}) has two groups of at least {min_size} clips; "
+            "fairness cannot be judged"
+        )
     measurements.append(
         Measurement(
             name="fairness.accuracy_max_gap", value=overall_gap, higher_is_better=False,
-            averaging=f"max over attributes ({', '.join(attributes)}); worst: {worst_attr}", n=len(predictions),
+            averaging=f"max over gated attributes ({', '.join(gated)}); worst: {worst_attr}", n=len(predictions),
+            ci_low=worst_ci[0], ci_high=worst_ci[1],
         )
     )
     return EvalResult(
         evaluator="fairness", status="ok", measurements=tuple(measurements),
-        params={"attributes": list(attributes), "min_group_size": min_size},
+        params={"attributes": list(attributes), "gated_attributes": list(gated), "min_group_size": min_size,
+                "bootstrap_resamples": resamples, "seed": seed},
     )

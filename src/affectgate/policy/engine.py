@@ -129,7 +129,8 @@ def report_metrics(*, report: EvalReport) -> dict[str, float]:
     """Metric key -> value for every defined measurement of the report.
 
     Keys: ``name`` (group None, label None), ``name[group]`` (grouped, e.g. ``accuracy[sex=female]``),
-    ``name[label=L]`` (per class), ``name[group][label=L]`` (both). The first measurement of a key wins;
+    ``name[label=L]`` (per class), ``name[group][label=L]`` (both), and ``<key>.ci_low`` /
+    ``<key>.ci_high`` for confidence-interval bounds. The first measurement of a key wins;
     undefined values (None, NaN) are left out, so a rule that needs them errors (fail closed).
     """
     metrics: dict[str, float] = {}
@@ -140,6 +141,10 @@ def report_metrics(*, report: EvalReport) -> dict[str, float]:
             key = m.name + (f"[{m.group}]" if m.group is not None else "")
             key += f"[label={m.label}]" if m.label is not None else ""
             metrics.setdefault(key, float(m.value))
+            for bound in ("ci_low", "ci_high"):
+                value = getattr(m, bound)
+                if value is not None and not math.isnan(value):
+                    metrics.setdefault(f"{key}.{bound}", float(value))
     return metrics
 
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from affectgate.datasets.dfew import load_dfew_split, read_clips
 from affectgate.datasets.digest import dir_digest
 from affectgate.errors import ModelError
-from affectgate.zoo.card import zoo_card
+from affectgate.zoo.card import apply_config, zoo_card
 from affectgate.zoo.export import ExportResult, export_onnx
 from affectgate.zoo.preprocess import to_model_input
 from affectgate.zoo.registry import get_arch
@@ -32,10 +32,14 @@ class BuildResult:
 
 def train_zoo_model(
     *, project_root: Path, arch: str, data: Path, fold: int, out: Path, seed: int, threads: int = 2,
-    console: Console | None = None,
+    config: dict[str, object] | None = None, console: Console | None = None,
 ) -> TrainResult:
-    """Train ``arch`` on the train split of ``data`` (DFEW layout, fold ``fold``); save the checkpoint in ``out``."""
-    card = zoo_card(project_root=project_root, arch=arch)
+    """Train ``arch`` on the train split of ``data`` (DFEW layout, fold ``fold``); save the checkpoint in ``out``.
+
+    ``config`` overrides the card's input size and training recipe (e.g. a tiny config for tests);
+    it is stored in the checkpoint so export uses the same values.
+    """
+    card = apply_config(card=zoo_card(project_root=project_root, arch=arch), config=config)
     get_arch(arch)
     split = load_dfew_split(root=data, fold=fold, split="train")
     clips = read_clips(samples=split.samples, frames=card.input.frames, size=card.input.size, workers=threads)
@@ -43,7 +47,8 @@ def train_zoo_model(
     result = train_classifier(card=card, clips=clips, targets=targets, seed=seed, threads=threads, console=console)
     out.mkdir(parents=True, exist_ok=True)
     torch.save(
-        {"arch": arch, "state_dict": result.model.state_dict(), "trained_on": dir_digest(root=data), "fold": fold},
+        {"arch": arch, "state_dict": result.model.state_dict(), "trained_on": dir_digest(root=data), "fold": fold,
+         "config": dict(config or {})},
         out / CHECKPOINT,
     )
     return result
@@ -51,11 +56,11 @@ def train_zoo_model(
 
 def export_zoo_model(*, project_root: Path, arch: str, out: Path, seed: int = 0) -> ExportResult:
     """Export the checkpoint in ``out`` to ONNX with a parity check on fixed (seeded) clips."""
-    card = zoo_card(project_root=project_root, arch=arch)
     ckpt_path = out / CHECKPOINT
     if not ckpt_path.is_file():
         raise ModelError(f"no trained checkpoint at {ckpt_path}", fix=f"run `affectgate zoo train {arch}` first")
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    card = apply_config(card=zoo_card(project_root=project_root, arch=arch), config=ckpt.get("config"))
     arch_kwargs = {k: card.train[k] for k in ("width", "dropout") if k in card.train}
     model = get_arch(arch).build(num_classes=len(card.labels), **arch_kwargs)
     model.load_state_dict(ckpt["state_dict"])
@@ -66,7 +71,6 @@ def export_zoo_model(*, project_root: Path, arch: str, out: Path, seed: int = 0)
     return export_onnx(
         model=model,
         card=card,
-        card_path=project_root / "model_zoo" / arch / "card.yaml",
         folder=out,
         parity_clips=parity,
         trained_on=str(ckpt.get("trained_on", "")),

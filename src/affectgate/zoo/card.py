@@ -11,6 +11,8 @@ from affectgate.datasets.labels import CANONICAL_EMOTIONS
 from affectgate.errors import ModelError
 from affectgate.records import ModelCard
 
+TRAIN_KEYS = ("width", "dropout", "epochs", "batch_size", "lr", "weight_decay", "train_frames")
+
 
 def load_card(*, path: Path) -> ModelCard:
     """Read and validate a card; unknown fields and unknown labels are errors naming the file."""
@@ -34,3 +36,37 @@ def load_card(*, path: Path) -> ModelCard:
 def zoo_card(*, project_root: Path, arch: str) -> ModelCard:
     """The card of a built-in architecture."""
     return load_card(path=project_root / "model_zoo" / arch / "card.yaml")
+
+
+def apply_config(*, card: ModelCard, config: dict[str, object] | None) -> ModelCard:
+    """A card with a size config applied: ``frames``/``size`` change the input spec, other keys the training recipe.
+
+    Demo-size and paper-size configs of one architecture share the card; the exported card records
+    the effective values.
+    """
+    if not config:
+        return card
+    unknown = set(config) - {"frames", "size", "fps"} - set(TRAIN_KEYS)
+    if unknown:
+        raise ModelError(f"unknown config keys {sorted(unknown)} for {card.arch}",
+                         fix=f"use frames, size, fps or training keys {', '.join(TRAIN_KEYS)}")
+    spec = card.input.model_copy(update={k: config[k] for k in ("frames", "size", "fps") if k in config})
+    train = {**card.train, **{k: v for k, v in config.items() if k in TRAIN_KEYS}}
+    return ModelCard.model_validate({**card.model_dump(), "input": spec.model_dump(), "train": train})
+
+
+def load_config(*, path: Path | None) -> dict[str, object]:
+    """A size config YAML (mapping of overrides), or {} when no path is given."""
+    if path is None:
+        return {}
+    if not path.is_file():
+        raise ModelError(f"config file not found: {path}")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ModelError(f"config {path} must be a mapping of overrides")
+    return data
+
+
+def write_card(*, card: ModelCard, path: Path) -> None:
+    """Write the effective card (YAML) next to an exported model."""
+    path.write_text(yaml.safe_dump(card.model_dump(mode="json"), sort_keys=False), encoding="utf-8")

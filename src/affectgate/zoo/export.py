@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import torch.nn as nn
 
 from affectgate.errors import ModelError
 from affectgate.records import ModelCard
+from affectgate.zoo.card import write_card
 
 OPSET = 18
 ONNX_NAME = "model.onnx"
@@ -46,7 +46,6 @@ def export_onnx(
     *,
     model: nn.Module,
     card: ModelCard,
-    card_path: Path,
     folder: Path,
     parity_clips: np.ndarray,
     trained_on: str = "",
@@ -86,7 +85,7 @@ def export_onnx(
             fix="check unsupported ops or raise parity_tolerance in the card only with a documented reason",
         )
     digest = sha256_file(onnx_path)
-    shutil.copyfile(card_path, folder / CARD_NAME)
+    write_card(card=card, path=folder / CARD_NAME)
     lock = {
         "arch": card.arch,
         "onnx": ONNX_NAME,

@@ -42,6 +42,7 @@ def train_classifier(
     cfg = card.train
     epochs = int(cfg.get("epochs", 10))
     batch = int(cfg.get("batch_size", 16))
+    train_frames = int(cfg.get("train_frames", 0))
     arch_kwargs = {k: cfg[k] for k in ("width", "dropout") if k in cfg}
     model = get_arch(card.arch).build(num_classes=len(card.labels), **arch_kwargs)
     x_all = torch.from_numpy(to_model_input(clips=clips, spec=card.input))
@@ -59,6 +60,9 @@ def train_classifier(
         for i in range(0, len(order), batch):
             idx = torch.from_numpy(order[i : i + batch])
             xb, yb = x_all[idx], y_all[idx]
+            if train_frames and train_frames < xb.shape[1]:  # temporal augmentation: a random subset of frames
+                keep = np.sort(rng.choice(xb.shape[1], size=train_frames, replace=False))
+                xb = xb[:, torch.from_numpy(keep)]
             if rng.random() < 0.5:  # horizontal flip: expressions are left-right symmetric
                 xb = xb.flip(-1)
             frame = model.frame_logits(xb)  # type: ignore[operator]

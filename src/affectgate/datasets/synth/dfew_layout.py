@@ -15,10 +15,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from affectgate.datasets.labels import DFEW_LABELS
-from affectgate.datasets.synth.faces import EXPRESSIONS, FrameKnobs, Subject, intensity_curve, make_subject, render_face
+from affectgate.datasets.labels import CANONICAL_EMOTIONS, DFEW_LABELS
+from affectgate.datasets.synth.faces import (
+    EXPRESSIONS,
+    FrameKnobs,
+    Subject,
+    intensity_curve,
+    make_subject,
+    render_face,
+)
 from affectgate.errors import DataError
 
 DFEW_INDEX = {name: i for i, name in DFEW_LABELS.items()}
@@ -33,25 +40,65 @@ class SynthConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     seed: int = Field(default=0, description="Seed; the same config writes byte-identical files.")
     n_subjects: int = Field(default=60, ge=5, description="Number of synthetic subjects.")
-    clips_per_subject: int = Field(default=12, ge=1, description="Clips per subject, emotions balanced per subject.")
+    clips_per_subject: int = Field(
+        default=12, ge=1, description="Clips per subject, emotions balanced per subject."
+    )
     frames: int = Field(default=8, ge=2, description="Frames per clip.")
     image_size: int = Field(default=112, ge=32, description="Square frame side in pixels.")
     folds: int = Field(default=5, ge=2, description="Number of subject-disjoint folds (set_1..set_k).")
     minority_group: str = Field(default="tone_c", description="Skin-tone group that is under-represented.")
-    minority_subject_fraction: float = Field(default=0.2, ge=0, le=1, description="Share of minority subjects.")
+    minority_subject_fraction: float = Field(
+        default=0.2,
+        ge=0,
+        lt=1,
+        description=(
+            "Share of subjects in the minority group (others split evenly between the remaining groups); "
+            "raised to at least one subject per fold so every fold's test set contains the group."
+        ),
+    )
     minority_train_keep: float = Field(
-        default=0.6, ge=0, le=1, description="Share of minority clips kept in every fold's train CSV."
+        default=0.6,
+        ge=0,
+        le=1,
+        description="Share of minority clips kept in every fold's train CSV (test CSVs keep all); the "
+        "same clips are dropped from every fold.",
+    )
+    min_expressiveness: float = Field(
+        default=0.6, ge=0, le=1, description="Least apex intensity scale of a subject (lower = subtler faces)."
     )
     minority_low_quality: float = Field(
         default=0.3, ge=0, le=1, description="Probability a minority clip is rendered blurred and noisier."
     )
-    quarters: tuple[str, ...] = Field(default=("2026Q1", "2026Q2", "2026Q3", "2026Q4"), description="Capture quarters.")
+    quarters: tuple[str, ...] = Field(
+        default=("2026Q1", "2026Q2", "2026Q3", "2026Q4"), description="Capture quarters."
+    )
     drift_quarters: tuple[str, ...] = Field(
-        default=("2026Q4",), description="Quarters with drift: darker lighting, smaller faces, more occlusion."
+        default=("2026Q4",),
+        description="Quarters with drift: darker lighting, smaller faces, more occlusion.",
     )
     noise: float = Field(default=4.0, ge=0, description="Gaussian pixel noise sigma.")
     jitter: float = Field(default=1.0, ge=0, description="Head-pose jitter scale.")
-    occlusion: float = Field(default=0.05, ge=0, le=1, description="Probability of an occluding patch per clip.")
+    occlusion: float = Field(
+        default=0.05, ge=0, le=1, description="Probability of an occluding patch per clip."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SynthConfig:
+        if self.minority_group not in GROUPS:
+            raise ValueError(f"minority_group {self.minority_group!r} is not one of {', '.join(GROUPS)}")
+        unknown = [q for q in self.drift_quarters if q not in self.quarters]
+        if unknown:
+            raise ValueError(f"drift_quarters {unknown} are not in quarters {list(self.quarters)}")
+        if not self.quarters:
+            raise ValueError("quarters must name at least one capture quarter")
+        n_min = _n_minority(self)
+        if (self.n_subjects - n_min) // (len(GROUPS) - 1) < self.folds:
+            raise ValueError(
+                f"{self.n_subjects} subjects ({n_min} in {self.minority_group}) cannot give each of the "
+                f"{self.folds} folds a test subject of every skin-tone group; use more subjects or fewer "
+                "folds"
+            )
+        return self
 
 
 class SynthSummary(BaseModel):
@@ -65,28 +112,56 @@ class SynthSummary(BaseModel):
     per_group: dict[str, int] = Field(description="Clips per skin-tone group.")
 
 
+def _n_minority(cfg: SynthConfig) -> int:
+    """Minority subjects: the configured share, but at least one per fold (none when the share is 0)."""
+    if cfg.minority_subject_fraction <= 0:
+        return 0
+    return max(cfg.folds, round(cfg.n_subjects * cfg.minority_subject_fraction))
+
+
+def _written_by_us(root: Path) -> bool:
+    sheet = root / "datasheet.yaml"
+    if not sheet.is_file():
+        return False
+    try:
+        data = yaml.safe_load(sheet.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and data.get("synthetic") is True
+
+
 def _prepare_root(root: Path) -> None:
+    """Create ``root``; a non-empty one is cleared only if its datasheet says it is ours (synthetic: true)."""
+    if root.exists() and not root.is_dir():
+        raise DataError(f"{root} exists and is not a folder", fix="choose another output path")
     if root.exists() and any(root.iterdir()):
-        sheet = root / "datasheet.yaml"
-        ok = sheet.is_file() and bool((yaml.safe_load(sheet.read_text(encoding="utf-8")) or {}).get("synthetic"))
-        if not ok:
+        if not _written_by_us(root):
             raise DataError(
-                f"{root} exists and was not written by the synthetic generator",
-                fix="choose an empty output folder; affectgate never overwrites real data",
+                f"{root} exists, is not empty and was not written by the synthetic generator "
+                "(no datasheet.yaml with synthetic: true)",
+                fix="choose an empty output folder; affectgate never overwrites other data",
             )
-        shutil.rmtree(root)
+        for child in sorted(root.iterdir()):
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
     root.mkdir(parents=True, exist_ok=True)
 
 
 def _subjects(cfg: SynthConfig, rng: np.random.Generator) -> list[Subject]:
-    n_min = max(1, round(cfg.n_subjects * cfg.minority_subject_fraction)) if cfg.minority_subject_fraction > 0 else 0
+    n_min = _n_minority(cfg)
     others = [g for g in GROUPS if g != cfg.minority_group]
     groups = [cfg.minority_group] * n_min + [others[i % len(others)] for i in range(cfg.n_subjects - n_min)]
     rng.shuffle(groups)
     return [
         make_subject(
-            subject_id=f"S{i + 1:03d}", skin_tone_group=g, sex=("female", "male")[int(rng.integers(0, 2))],
-            age_band=AGE_BANDS[int(rng.integers(0, len(AGE_BANDS)))], rng=rng,
+            subject_id=f"S{i + 1:03d}",
+            skin_tone_group=g,
+            sex=("female", "male")[int(rng.integers(0, 2))],
+            age_band=AGE_BANDS[int(rng.integers(0, len(AGE_BANDS)))],
+            rng=rng,
+            min_expressiveness=cfg.min_expressiveness,
         )
         for i, g in enumerate(groups)
     ]
@@ -117,11 +192,12 @@ def generate_dfew(*, root: Path, config: SynthConfig) -> SynthSummary:
     rows: list[dict[str, object]] = []
     clip_id = 0
     for subj in subjects:
+        # every subject cycles through all emotions (balanced), in a shuffled order
         start = int(rng.integers(0, len(emotions)))
-        for c in range(cfg.clips_per_subject):
+        plan = [emotions[(start + c) % len(emotions)] for c in range(cfg.clips_per_subject)]
+        for emotion in (plan[int(i)] for i in rng.permutation(len(plan))):
             clip_id += 1
             name = f"{clip_id:05d}"
-            emotion = emotions[(start + c) % len(emotions)]
             crng = np.random.default_rng([cfg.seed, clip_id])
             quarter = cfg.quarters[int(crng.integers(0, len(cfg.quarters)))]
             drifted = quarter in cfg.drift_quarters
@@ -131,7 +207,8 @@ def generate_dfew(*, root: Path, config: SynthConfig) -> SynthSummary:
             occlusion = ("sunglasses", "mask")[int(crng.integers(0, 2))] if crng.random() < occl_p else None
             peak = subj.expressiveness * crng.uniform(0.8, 1.0) if emotion != "neutral" else 0.0
             curve = intensity_curve(frames=cfg.frames, rng=crng, peak=peak)
-            bg = tuple(int(v) for v in crng.integers(40, 200, size=3))
+            grey = crng.uniform(60, 190)
+            b, g, r = (int(np.clip(grey + v, 0, 255)) for v in crng.uniform(-30, 30, size=3))
             base_gain = crng.uniform(0.85, 1.15) * (0.55 if drifted else 1.0)
             base_scale = crng.uniform(0.92, 1.05) * (0.8 if drifted else 1.0)
             gradient = crng.uniform(-0.25, 0.25)
@@ -151,18 +228,40 @@ def generate_dfew(*, root: Path, config: SynthConfig) -> SynthSummary:
                     noise=cfg.noise * (2.0 if low_q else 1.0),
                     blur=1.4 if low_q else 0.0,
                     occlusion=occlusion,
-                    background=bg,  # type: ignore[arg-type]
+                    background=(b, g, r),
                 )
-                frame = render_face(subject=subj, expr=EXPRESSIONS[emotion], intensity=float(curve[t]),
-                                    size=cfg.image_size, knobs=knobs, rng=crng, age_lines=old)
+                frame = render_face(
+                    subject=subj,
+                    expr=EXPRESSIONS[emotion],
+                    intensity=float(curve[t]),
+                    size=cfg.image_size,
+                    knobs=knobs,
+                    rng=crng,
+                    age_lines=old,
+                )
                 cv2.imwrite(str(clip_dir / f"{name}_{t + 1}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
-            rows.append({
-                "video_name": name, "label": DFEW_INDEX[emotion], "emotion": emotion,
-                "subject_id": subj.subject_id, "skin_tone_group": subj.skin_tone_group, "sex": subj.sex,
-                "age_band": subj.age_band, "capture_quarter": quarter, "consent_basis": "explicit_consent",
-                "low_quality": bool(low_q), "synthetic": True, "fold": fold_of[subj.subject_id],
-                "train_keep": (not minority) or (crng.random() < cfg.minority_train_keep),
-            })
+            rows.append(
+                {
+                    "video_name": name,
+                    "label": DFEW_INDEX[emotion],
+                    "emotion": emotion,
+                    "subject_id": subj.subject_id,
+                    "skin_tone_group": subj.skin_tone_group,
+                    "sex": subj.sex,
+                    "age_band": subj.age_band,
+                    "capture_quarter": quarter,
+                    "consent_basis": "explicit_consent",
+                    "low_quality": bool(low_q),
+                    "synthetic": True,
+                    "fold": fold_of[subj.subject_id],
+                }
+            )
+    minority_rows = [i for i, r in enumerate(rows) if r["skin_tone_group"] == cfg.minority_group]
+    n_drop = round(len(minority_rows) * (1.0 - cfg.minority_train_keep))
+    order = np.random.default_rng([cfg.seed, len(rows), 7919]).permutation(len(minority_rows))
+    dropped = {minority_rows[int(i)] for i in order[:n_drop]}
+    for i, r in enumerate(rows):
+        r["train_keep"] = i not in dropped
     split_root = root / "EmoLabel_DataSplit"
     for k in range(1, cfg.folds + 1):
         for split in ("train", "test"):
@@ -173,28 +272,39 @@ def generate_dfew(*, root: Path, config: SynthConfig) -> SynthSummary:
                 w.writerow(["video_name", "label"])
                 for r in rows:
                     in_test = r["fold"] == k
-                    if (split == "test" and in_test) or (split == "train" and not in_test and r["train_keep"]):
+                    if (split == "test" and in_test) or (
+                        split == "train" and not in_test and r["train_keep"]
+                    ):
                         w.writerow([r["video_name"], r["label"]])
-    meta_cols = ["video_name", "subject_id", "skin_tone_group", "sex", "age_band", "capture_quarter", "consent_basis",
-                 "low_quality", "synthetic"]
+    meta_cols = [
+        "video_name",
+        "subject_id",
+        "skin_tone_group",
+        "sex",
+        "age_band",
+        "capture_quarter",
+        "consent_basis",
+        "low_quality",
+        "synthetic",
+    ]
     with (root / "metadata.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=meta_cols, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
     sheet = {
         "synthetic": True,
-        "notice": NOTICE,
+        "creation_note": NOTICE,
         "generator": "affectgate.datasets.synth",
         "layout": "DFEW (Clip/clip_224x224, EmoLabel_DataSplit)",
         "label_map": {int(k): v for k, v in DFEW_LABELS.items()},
         "config": cfg.model_dump(mode="json"),
         "legal_basis": "none needed: no personal data (procedurally rendered faces)",
     }
-    (root / "datasheet.yaml").write_text(yaml.safe_dump(sheet, sort_keys=True), encoding="utf-8")
-    per_class: dict[str, int] = {}
-    per_group: dict[str, int] = {}
-    for r in rows:
-        per_class[str(r["emotion"])] = per_class.get(str(r["emotion"]), 0) + 1
-        per_group[str(r["skin_tone_group"])] = per_group.get(str(r["skin_tone_group"]), 0) + 1
-    return SynthSummary(root=root, n_clips=len(rows), n_subjects=len(subjects), per_class=per_class,
-                        per_group=per_group)
+    (root / "datasheet.yaml").write_text(
+        yaml.safe_dump(sheet, sort_keys=True, allow_unicode=True), encoding="utf-8"
+    )
+    per_class = {e: sum(1 for r in rows if r["emotion"] == e) for e in CANONICAL_EMOTIONS}
+    per_group = {g: sum(1 for r in rows if r["skin_tone_group"] == g) for g in GROUPS}
+    return SynthSummary(
+        root=root, n_clips=len(rows), n_subjects=len(subjects), per_class=per_class, per_group=per_group
+    )
