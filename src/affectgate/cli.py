@@ -175,9 +175,10 @@ def print_results(results: list[GateResult], *, settings: Settings) -> None:
     if any(r.synthetic_data for r in results):
         console.print(f"[bold yellow]{SYNTHETIC_NOTICE}[/]")
     table = Table("context", "verdict", "alias", "WAR", "UAR", "max group gap", "reasons", show_lines=True)
+    def fmt(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
     for r in results:
-        def fmt(v: float | None) -> str:
-            return "n/a" if v is None else f"{v:.3f}"
         style = {"allow": "green", "block": "red"}.get(r.verdict, "yellow")
         alias = f"{r.context_id} -> v{r.version}" if r.promoted else (
             f"unchanged (v{r.alias_holder})" if r.alias_holder else "not set")

@@ -13,18 +13,22 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from affectgate import __version__
 from affectgate.audit import AuditLog
+from affectgate.audit.chain import sha256_hex
 from affectgate.datasets.dfew import DFEWSplit, is_synthetic, load_dfew_split
 from affectgate.datasets.digest import dir_digest
+from affectgate.datasets.paths import is_outside
 from affectgate.errors import AffectgateError, DataError
-from affectgate.evaluators import load_suite, run_evaluator
+from affectgate.evaluators import Suite, load_suite, run_evaluator
 from affectgate.inference import predict_split, write_predictions
 from affectgate.policy import decide, load_context, load_packs
+from affectgate.policy.loader import PolicyPack
 from affectgate.records import Candidate, DatasetSpec, EvalReport, EvalResult, PolicyDecision, UseContext
 from affectgate.registry import MlflowRegistry
 from affectgate.registry.mlflow_registry import VersionRef
@@ -49,7 +53,8 @@ class GateInputs:
     contexts: tuple[UseContext, ...]
     dataset: DatasetSpec
     split: DFEWSplit
-    suite: str
+    suite: Suite
+    packs: tuple[PolicyPack, ...]
 
 
 @dataclass(frozen=True)
@@ -94,22 +99,21 @@ def audit_log(settings: Settings) -> AuditLog:
     return AuditLog(path=settings.audit_path, hmac_key=settings.audit_hmac_key)
 
 
+@lru_cache(maxsize=8)
 def registry(settings: Settings) -> MlflowRegistry:
-    """The workspace's MLflow registry."""
+    """The workspace's MLflow registry (one client per settings; opening a store checks its schema)."""
     settings.workspace_dir.mkdir(parents=True, exist_ok=True)
     return MlflowRegistry(tracking_uri=settings.tracking_uri, artifact_root=settings.artifact_root)
 
 
 def inside(*, path: Path, root: Path) -> Path:
     """``path`` resolved, refusing anything outside ``root`` (path traversal, symlinks out)."""
-    resolved = path.resolve()
-    root_resolved = root.resolve()
-    if resolved != root_resolved and root_resolved not in resolved.parents:
+    if is_outside(path=path, root=root):
         raise DataError(
-            f"dataset path {path} is outside the data root {root_resolved}",
+            f"dataset path {path} is outside the data root {root.resolve()}",
             fix="put the dataset under the data root or set AFFECTGATE_DATA_ROOT",
         )
-    return resolved
+    return path.resolve()
 
 
 # -- step 1: prepare ------------------------------------------------------------------------------
@@ -121,8 +125,8 @@ def prepare(
     ctx = tuple(load_context(root=policies_root, context_id=c) for c in contexts)
     if not ctx:
         raise GateError("no deployment context given", fix="pass --context ID (see policies/contexts/)")
-    load_suite(folder=settings.project_root / "evaluators", name=suite)
-    load_packs(root=policies_root)
+    suite_spec = load_suite(folder=settings.project_root / "evaluators", name=suite)
+    packs = load_packs(root=policies_root)
     candidate = load_candidate(path=settings.resolve(Path(model)))
     root = inside(path=settings.resolve(Path(data)), root=settings.data_dir)
     if not root.is_dir():
@@ -140,13 +144,13 @@ def prepare(
         synthetic=is_synthetic(root=root),
         n_samples=len(split.samples),
     )
-    return GateInputs(candidate=candidate, contexts=ctx, dataset=spec, split=split, suite=suite)
+    return GateInputs(candidate=candidate, contexts=ctx, dataset=spec, split=split, suite=suite_spec, packs=packs)
 
 
 # -- step 2: evaluate -----------------------------------------------------------------------------
 def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> Evaluation:
     """Run inference once, every evaluator of the suite on its predictions, store the run folder, log to MLflow."""
-    suite = load_suite(folder=settings.project_root / "evaluators", name=inputs.suite)
+    suite = inputs.suite
     cand, spec = inputs.candidate, inputs.dataset
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{cand.card.arch}-{uuid.uuid4().hex[:6]}"
     run_dir = settings.runs_dir / run_id
@@ -177,7 +181,8 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
         created=datetime.now(UTC),
         affectgate_version=__version__,
     )
-    (run_dir / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    report_json = report.model_dump_json(indent=2)
+    (run_dir / "report.json").write_text(report_json, encoding="utf-8")
     lat = np.asarray(out.batch_latency_ms)
     (run_dir / "latency.json").write_text(
         json.dumps({"batch_size": out.batch_size, "batch_latency_ms": list(out.batch_latency_ms),
@@ -198,7 +203,7 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
         payload={
             "run_id": run_id,
             "mlflow_run_id": version.run_id,
-            "report_sha256": _sha256_text((run_dir / "report.json").read_text(encoding="utf-8")),
+            "report_sha256": sha256_hex(report_json.encode("utf-8")),
             "evaluators": {r.evaluator: r.status for r in results},
             "synthetic_data": spec.synthetic,
         },
@@ -206,25 +211,19 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
     return Evaluation(report=report, run_dir=run_dir, predictions_path=predictions_path, version=version)
 
 
-def _sha256_text(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
 
 # -- step 3: decide -------------------------------------------------------------------------------
 def decide_context(
     *, settings: Settings, inputs: GateInputs, evaluation: Evaluation, context_id: str, as_of: date | None = None
 ) -> PolicyDecision:
     """The pure policy decision for one context, recorded as an audit event."""
-    policies_root = settings.project_root / "policies"
     context = next(c for c in inputs.contexts if c.id == context_id)
     decision = decide(
         context=context,
         card=inputs.candidate.card,
         onnx_outputs=inputs.candidate.onnx_outputs,
         report=evaluation.report,
-        packs=load_packs(root=policies_root),
+        packs=inputs.packs,
         as_of=as_of or datetime.now(UTC).date(),
     )
     (evaluation.run_dir / f"decision.{context_id}.json").write_text(decision.model_dump_json(indent=2), encoding="utf-8")

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from affectgate.datasets.labels import DFEW_LABELS
+from affectgate.datasets.paths import is_outside
 from affectgate.errors import DataError
 
 SPLIT_SPELLINGS = ("{split}(single-labeled)", "{split}(single_labeled)")
@@ -74,11 +75,6 @@ def _frames_root(root: Path) -> Path:
     )
 
 
-def _outside(path: Path, real_root: Path) -> bool:
-    resolved = path.resolve()
-    return resolved != real_root and real_root not in resolved.parents
-
-
 def _check_frame_dir(*, frame_dir: Path, name: str, where: str, real_root: Path, root: Path) -> None:
     """The clip's folder exists, holds a jpg, and neither it nor any frame resolves outside the root."""
     if not frame_dir.is_dir():
@@ -86,7 +82,7 @@ def _check_frame_dir(*, frame_dir: Path, name: str, where: str, real_root: Path,
             f"clip {name} ({where}) has no frame folder {frame_dir}",
             fix="restore the clip's frames or remove the clip from the split CSV",
         )
-    if _outside(frame_dir, real_root):
+    if is_outside(path=frame_dir, root=real_root):
         raise DataError(
             f"frame folder {frame_dir} of clip {name} ({where}) resolves outside the dataset root {root}",
             fix="replace the symlink or '..' with the real frames inside the dataset root",
@@ -97,7 +93,7 @@ def _check_frame_dir(*, frame_dir: Path, name: str, where: str, real_root: Path,
             if not entry.name.lower().endswith(".jpg"):
                 continue
             n_jpg += 1
-            if entry.is_symlink() and _outside(Path(entry.path), real_root):
+            if entry.is_symlink() and is_outside(path=Path(entry.path), root=real_root):
                 raise DataError(
                     f"frame {entry.path} of clip {name} ({where}) resolves outside the dataset root {root}",
                     fix="replace the symlink with the real frame inside the dataset root",
