@@ -58,8 +58,14 @@ for ctx_id, (_run, decision) in sorted(latest_decisions(settings=settings).items
         st.dataframe(
             pd.DataFrame(
                 [
-                    {"rule": o.rule_id, "article": o.article, "status": o.status, "severity": o.severity,
-                     "effective from": o.effective_from.isoformat(), "message": o.message}
+                    {
+                        "rule": o.rule_id,
+                        "article": o.article,
+                        "status": o.status,
+                        "severity": o.severity,
+                        "effective from": o.effective_from.isoformat(),
+                        "message": o.message,
+                    }
                     for o in decision.outcomes
                 ]
             ),

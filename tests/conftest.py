@@ -47,8 +47,9 @@ def built(tmp_path_factory) -> Workspace:
     data = tmp / "data" / "synth_dfew_tiny"
     generate_dfew(root=data, config=tiny_synth_config(seed=0))
     out = settings.models_dir / "mobilenet_v2_frame"
-    train_zoo_model(project_root=ROOT, arch="mobilenet_v2_frame", data=data, fold=1, out=out, seed=0,
-                    config=TINY_TRAIN_CONFIG)
+    train_zoo_model(
+        project_root=ROOT, arch="mobilenet_v2_frame", data=data, fold=1, out=out, seed=0, config=TINY_TRAIN_CONFIG
+    )
     export_zoo_model(project_root=ROOT, arch="mobilenet_v2_frame", out=out)
     yield Workspace(settings=settings, data=data, model=out)
     for k, v in old.items():

@@ -99,9 +99,7 @@ def test_real_layout_single_underscore_spelling_and_unpadded_ids(tmp_path: Path)
 
 def test_sixteen_frame_folder_is_accepted(tmp_path: Path) -> None:
     """Frames under Clip/clip_224x224_16f are used when Clip/clip_224x224 is absent."""
-    _real(
-        tmp_path, frames_folder="clip_224x224_16f", csv_text="video_name,label\n00001,7\n", clips=("00001",)
-    )
+    _real(tmp_path, frames_folder="clip_224x224_16f", csv_text="video_name,label\n00001,7\n", clips=("00001",))
     (sample,) = load_dfew_split(root=tmp_path, fold=1, split="test").samples
     assert sample.label == "fear" and sample.frame_dir.parent.name == "clip_224x224_16f"
 
@@ -171,9 +169,7 @@ def test_missing_split_file_raises(tmp_path: Path) -> None:
         load_dfew_split(root=tmp_path, fold=2, split="test")
 
 
-@pytest.mark.parametrize(
-    ("content", "expected"), [(b"", "0-byte frame"), (b"not a jpeg at all", "undecodable")]
-)
+@pytest.mark.parametrize(("content", "expected"), [(b"", "0-byte frame"), (b"not a jpeg at all", "undecodable")])
 def test_bad_jpg_raises_naming_the_file(tmp_path: Path, content: bytes, expected: str) -> None:
     """A 0-byte or undecodable jpg raises DataError naming the file."""
     _real(tmp_path)

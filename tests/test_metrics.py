@@ -96,9 +96,14 @@ def test_fairness_gap_matches_manual_group_accuracy():
     sex = rng.choice(["female", "male"], size=n)
     frame = _frame(y_true, y_pred, skin_tone_group=group, sex=sex, age_band=["30-44"] * n)
     result = run_evaluator(
-        name="fairness", predictions=frame,
-        params={"attributes": ["skin_tone_group", "sex"], "gated_attributes": ["skin_tone_group", "sex"],
-                "min_group_size": 5, "bootstrap_resamples": 200},
+        name="fairness",
+        predictions=frame,
+        params={
+            "attributes": ["skin_tone_group", "sex"],
+            "gated_attributes": ["skin_tone_group", "sex"],
+            "min_group_size": 5,
+            "bootstrap_resamples": 200,
+        },
     )
     assert result.status == "ok", result.error
     acc = {g: accuracy_score(y_true[group == g], y_pred[group == g]) for g in ("tone_a", "tone_b", "tone_c")}
@@ -123,10 +128,12 @@ def test_fairness_bootstrap_resamples_subjects_not_clips():
     subjects = np.repeat(np.arange(20), 10).astype(str)
     groups = np.where(np.arange(200) < 100, "g1", "g2")
     correct = np.repeat(rng.random(20) < 0.7, 10)
-    lo, hi = bootstrap_gap_ci(correct=correct, groups=groups, subjects=subjects, judged=["g1", "g2"],
-                              resamples=300, seed=0)
-    clip_lo, clip_hi = bootstrap_gap_ci(correct=correct, groups=groups, subjects=np.arange(200).astype(str),
-                                        judged=["g1", "g2"], resamples=300, seed=0)
+    lo, hi = bootstrap_gap_ci(
+        correct=correct, groups=groups, subjects=subjects, judged=["g1", "g2"], resamples=300, seed=0
+    )
+    clip_lo, clip_hi = bootstrap_gap_ci(
+        correct=correct, groups=groups, subjects=np.arange(200).astype(str), judged=["g1", "g2"], resamples=300, seed=0
+    )
     assert lo is not None and clip_lo is not None
     assert (hi - lo) > (clip_hi - clip_lo)
 
@@ -134,7 +141,8 @@ def test_fairness_bootstrap_resamples_subjects_not_clips():
 def test_fairness_small_groups_are_not_judged():
     """Groups below the minimum size are reported but excluded from the gap."""
     frame = _frame(
-        ["anger"] * 12, ["anger"] * 10 + ["fear"] * 2,
+        ["anger"] * 12,
+        ["anger"] * 10 + ["fear"] * 2,
         skin_tone_group=["tone_a"] * 10 + ["tone_c"] * 2,
     )
     result = run_evaluator(

@@ -56,12 +56,8 @@ def _card(*, output_kinds: tuple[str, ...] = ("discrete_emotion",)) -> ModelCard
         title="test model",
         labels=("happiness", "sadness"),
         output_kinds=output_kinds,
-        input=InputSpec(
-            name="clip", layout="NTCHW", frames=4, size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)
-        ),
-        outputs=(
-            OutputSpec(name="probabilities", kind="discrete_emotion", level="clip", activation="softmax"),
-        ),
+        input=InputSpec(name="clip", layout="NTCHW", frames=4, size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)),
+        outputs=(OutputSpec(name="probabilities", kind="discrete_emotion", level="clip", activation="softmax"),),
         preprocessing="none",
         intended_use="tests",
         licence="Apache-2.0",
@@ -130,9 +126,7 @@ def test_every_rule_has_a_passing_and_a_failing_case() -> None:
     rules = [(CORE_EVIDENCE_RULE_ID, "evaluators failed")]
     rules += [(r.spec.id, r.spec.fails_when) for pack in load_packs(root=POLICIES) for r in pack.rules]
     for rule_id, fails_when in rules:
-        needed = (
-            {"pass"} if fails_when.strip() == "false" else {"pass", "fail"}
-        )  # informational rules never fail
+        needed = {"pass"} if fails_when.strip() == "false" else {"pass", "fail"}  # informational rules never fail
         assert needed <= seen[rule_id], f"{rule_id}: cases expect only {sorted(seen[rule_id])}"
 
 
@@ -219,12 +213,7 @@ def test_cel_syntax_error_is_a_load_error(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as info:
         load_packs(root=root)
     text = str(info.value)
-    assert (
-        "pack.yaml" in text
-        and "quality.uar_floor" in text
-        and 'metrics["uar"] <' in text
-        and "syntax" in text
-    )
+    assert "pack.yaml" in text and "quality.uar_floor" in text and 'metrics["uar"] <' in text and "syntax" in text
 
 
 def test_cel_syntax_error_in_a_message_placeholder_is_a_load_error(tmp_path: Path) -> None:
@@ -232,9 +221,7 @@ def test_cel_syntax_error_in_a_message_placeholder_is_a_load_error(tmp_path: Pat
     root = _copy_policies(tmp_path)
     path = root / "quality" / "pack.yaml"
     path.write_text(
-        path.read_text().replace(
-            'message: "Evaluated on SYNTHETIC', 'message: "{{ ) }} Evaluated on SYNTHETIC'
-        )
+        path.read_text().replace('message: "Evaluated on SYNTHETIC', 'message: "{{ ) }} Evaluated on SYNTHETIC')
     )
     with pytest.raises(PolicyError, match=r"quality\.synthetic_data\.notice message placeholder"):
         load_pack(folder=root / "quality")
@@ -321,9 +308,7 @@ def test_failed_evaluator_fails_core_evidence_rule_and_blocks() -> None:
     )
     core = decision.outcomes[0]
     assert core.rule_id == CORE_EVIDENCE_RULE_ID and core.pack == "core" and core.severity == "block"
-    assert (
-        core.status == "fail" and "fairness" in core.message and "no attribute has two groups" in core.message
-    )
+    assert core.status == "fail" and "fairness" in core.message and "no attribute has two groups" in core.message
     assert decision.verdict == "block"
 
 
@@ -356,9 +341,7 @@ def test_classroom_is_blocked_with_article_and_evidence() -> None:
     outcome = _outcome(decision, "euaia.art5_1f.workplace_education")
     assert decision.verdict == "block" and outcome.status == "fail"
     assert outcome.article == "Art. 5(1)(f) AI Act" and "students" in outcome.message
-    assert (
-        outcome.evidence["context.sector"] == "education" and outcome.evidence["context.purpose"] == "other"
-    )
+    assert outcome.evidence["context.sector"] == "education" and outcome.evidence["context.purpose"] == "other"
 
 
 def test_build_facts_layout() -> None:
@@ -369,9 +352,7 @@ def test_build_facts_layout() -> None:
             status="ok",
             measurements=(_m("uar", 0.71), _m("recall", 0.5, label="anger"), _m("undefined", None)),
         ),
-        EvalResult(
-            evaluator="fairness", status="ok", measurements=(_m("accuracy", 0.6, group="sex=female"),)
-        ),
+        EvalResult(evaluator="fairness", status="ok", measurements=(_m("accuracy", 0.6, group="sex=female"),)),
         EvalResult(evaluator="drift", status="skipped", error="no reference window"),
         synthetic=True,
     )
@@ -431,9 +412,7 @@ def test_rendering_error_becomes_the_rule_error(tmp_path: Path) -> None:
 def test_render_value_formats_floats_and_lists() -> None:
     """Message values: floats to 3 significant digits, lists joined by ', ', booleans and null as in CEL."""
     assert render_value(0.123456) == "0.123" and render_value(0.7) == "0.7" and render_value(1234.5) == "1230"
-    assert (
-        render_value(["a", "b"]) == "a, b" and render_value(True) == "true" and render_value(None) == "null"
-    )
+    assert render_value(["a", "b"]) == "a, b" and render_value(True) == "true" and render_value(None) == "null"
 
 
 # -- properties ------------------------------------------------------------------------------------
@@ -481,9 +460,7 @@ _ANY = st.lists(st.sampled_from(("US", "GB", "EU", *EU_MEMBER_STATES)), min_size
 @given(context=_contexts(regions=_NON_EU), as_of=st.dates(date(2024, 1, 1), date(2028, 12, 31)))
 def test_outside_the_eu_no_eu_rule_applies(context: UseContext, as_of: date) -> None:
     """For any context used only outside the EU, no EU rule but the scope warning applies."""
-    decision = decide(
-        context=context, card=_card(), onnx_outputs=(), report=None, packs=_packs(), as_of=as_of
-    )
+    decision = decide(context=context, card=_card(), onnx_outputs=(), report=None, packs=_packs(), as_of=as_of)
     for outcome in decision.outcomes:
         if outcome.pack == "eu_ai_act" and outcome.rule_id != "euaia.scope.eu":
             assert outcome.status in ("not_applicable", "not_yet_effective"), outcome

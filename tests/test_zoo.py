@@ -31,8 +31,7 @@ def exported(tmp_path_factory) -> Path:
     rng = np.random.default_rng(0)
     raw = rng.integers(0, 256, size=(3, card.input.frames, card.input.size, card.input.size, 3), dtype=np.uint8)
     folder = tmp_path_factory.mktemp("export")
-    export_onnx(model=model, card=card, folder=folder,
-                parity_clips=to_model_input(clips=raw, spec=card.input))
+    export_onnx(model=model, card=card, folder=folder, parity_clips=to_model_input(clips=raw, spec=card.input))
     return folder
 
 

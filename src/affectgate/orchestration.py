@@ -35,7 +35,9 @@ def load_flow_module(*, settings: Settings, name: str) -> ModuleType:
     """Import ``flows/<name>.py`` of the project root."""
     path = settings.project_root / "flows" / f"{name}.py"
     if not path.is_file():
-        raise AffectgateError(f"flow file not found: {path}", fix="run from the project folder or set AFFECTGATE_PROJECT_ROOT")
+        raise AffectgateError(
+            f"flow file not found: {path}", fix="run from the project folder or set AFFECTGATE_PROJECT_ROOT"
+        )
     configure_prefect(settings)
     mod_name = f"affectgate_flows_{name}"
     if mod_name in sys.modules:

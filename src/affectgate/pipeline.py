@@ -8,6 +8,7 @@ no alias moved (fail closed).
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import uuid
 from collections.abc import Callable
@@ -35,10 +36,14 @@ from affectgate.registry.mlflow_registry import VersionRef
 from affectgate.settings import Settings
 from affectgate.zoo.runtime import load_candidate
 
-SYNTHETIC_NOTICE = "SYNTHETIC DATA: procedurally rendered faces, not real people; not evidence about real-world performance."
+SYNTHETIC_NOTICE = (
+    "SYNTHETIC DATA: procedurally rendered faces, not real people; not evidence about real-world performance."
+)
 
 #: CLI / CI exit codes.
 EXIT_PROMOTED, EXIT_BLOCKED, EXIT_REVIEW, EXIT_ERROR = 0, 1, 2, 3
+
+_log = logging.getLogger(__name__)
 
 
 class GateError(AffectgateError):
@@ -160,10 +165,17 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
         actor=settings.actor,
         action="evaluation.started",
         subject=f"candidate:{cand.name} dataset:{spec.name} target:{target}",
-        payload={"run_id": run_id, "onnx_sha256": cand.onnx_sha256, "dataset_digest": spec.digest,
-                 "suite": f"{suite.suite}@{suite.version}", "host": platform.node()},
+        payload={
+            "run_id": run_id,
+            "onnx_sha256": cand.onnx_sha256,
+            "dataset_digest": spec.digest,
+            "suite": f"{suite.suite}@{suite.version}",
+            "host": platform.node(),
+        },
     )
-    out = predict_split(candidate=cand, split=inputs.split, batch_size=settings.batch_size, threads=settings.ort_threads)
+    out = predict_split(
+        candidate=cand, split=inputs.split, batch_size=settings.batch_size, threads=settings.ort_threads
+    )
     predictions_path = write_predictions(predictions=out.predictions, path=run_dir / "predictions.parquet")
     results: list[EvalResult] = [
         run_evaluator(name=e.name, predictions=out.predictions, params=e.params) for e in suite.evaluators
@@ -185,10 +197,16 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
     (run_dir / "report.json").write_text(report_json, encoding="utf-8")
     lat = np.asarray(out.batch_latency_ms)
     (run_dir / "latency.json").write_text(
-        json.dumps({"batch_size": out.batch_size, "batch_latency_ms": list(out.batch_latency_ms),
-                    "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
-                    "host": platform.node(), "note": "includes decode; the latency evaluator measures model-only"},
-                   indent=2),
+        json.dumps(
+            {
+                "batch_size": out.batch_size,
+                "batch_latency_ms": list(out.batch_latency_ms),
+                "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
+                "host": platform.node(),
+                "note": "includes decode; the latency evaluator measures model-only",
+            },
+            indent=2,
+        ),
         encoding="utf-8",
     )
     if spec.synthetic:
@@ -211,7 +229,6 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
     return Evaluation(report=report, run_dir=run_dir, predictions_path=predictions_path, version=version)
 
 
-
 # -- step 3: decide -------------------------------------------------------------------------------
 def decide_context(
     *, settings: Settings, inputs: GateInputs, evaluation: Evaluation, context_id: str, as_of: date | None = None
@@ -226,7 +243,9 @@ def decide_context(
         packs=inputs.packs,
         as_of=as_of or datetime.now(UTC).date(),
     )
-    (evaluation.run_dir / f"decision.{context_id}.json").write_text(decision.model_dump_json(indent=2), encoding="utf-8")
+    (evaluation.run_dir / f"decision.{context_id}.json").write_text(
+        decision.model_dump_json(indent=2), encoding="utf-8"
+    )
     audit_log(settings).append(
         actor=settings.actor,
         action="decision.made",
@@ -265,7 +284,9 @@ def apply_decision(*, settings: Settings, evaluation: Evaluation, decision: Poli
         },
     )
     report = evaluation.report
-    metrics = {name: (m.value if (m := report.metric(name)) else None) for name in ("war", "uar", "fairness.accuracy_max_gap")}
+    metrics = {
+        name: (m.value if (m := report.metric(name)) else None) for name in ("war", "uar", "fairness.accuracy_max_gap")
+    }
     return GateResult(
         context_id=decision.context_id,
         verdict=decision.verdict,
@@ -288,8 +309,8 @@ def record_error(*, settings: Settings, error: BaseException, subject: str) -> N
             subject=subject,
             payload={"error": str(error), "type": type(error).__name__, "promoted": False},
         )
-    except Exception:  # pragma: no cover - the original error is what the user needs to see
-        pass
+    except Exception as exc:  # pragma: no cover - the original error is what the user needs to see
+        _log.warning("could not audit the gate error on %s: %s", subject, exc)
 
 
 @dataclass(frozen=True)
@@ -331,4 +352,6 @@ def run_gate(
         raise
     except Exception as exc:
         record_error(settings=settings, error=exc, subject=subject)
-        raise GateError(f"gate failed: {type(exc).__name__}: {exc}", fix="see the audit log; nothing was promoted") from exc
+        raise GateError(
+            f"gate failed: {type(exc).__name__}: {exc}", fix="see the audit log; nothing was promoted"
+        ) from exc

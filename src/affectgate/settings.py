@@ -38,9 +38,7 @@ class Settings(BaseSettings):
     prefect_api_url: str | None = Field(
         default=None, description="Prefect API URL; default: Prefect's ephemeral server (nothing to start)."
     )
-    audit_hmac_key: str | None = Field(
-        default=None, description="Optional key that HMAC-signs the audit chain head."
-    )
+    audit_hmac_key: str | None = Field(default=None, description="Optional key that HMAC-signs the audit chain head.")
     actor: str = Field(default="affectgate-gate", description="Actor name written into audit events.")
     ort_threads: int = Field(default=2, ge=1, description="onnxruntime intra-op threads.")
     batch_size: int = Field(default=16, ge=1, description="Clips per onnxruntime batch.")

@@ -235,15 +235,11 @@ def verify_chain(
         expected = max_seq + 1
         if ev.seq in digest_at:
             problems.append(
-                ChainProblem(
-                    seq=ev.seq, line=line, kind="reordered", message=f"{where} appears a second time"
-                )
+                ChainProblem(seq=ev.seq, line=line, kind="reordered", message=f"{where} appears a second time")
             )
         elif ev.seq < expected:
             problems.append(
-                ChainProblem(
-                    seq=ev.seq, line=line, kind="reordered", message=f"{where} comes after event {max_seq}"
-                )
+                ChainProblem(seq=ev.seq, line=line, kind="reordered", message=f"{where} comes after event {max_seq}")
             )
         elif ev.seq > expected:
             missing = range(expected, ev.seq)

@@ -70,9 +70,7 @@ def _frames_root(root: Path) -> Path:
         path = root / "Clip" / name
         if path.is_dir():
             return path
-    raise DataError(
-        f"no frame folder under {root / 'Clip'}", fix=f"expected Clip/{FRAME_FOLDERS[0]}/<id>/<id>_<n>.jpg"
-    )
+    raise DataError(f"no frame folder under {root / 'Clip'}", fix=f"expected Clip/{FRAME_FOLDERS[0]}/<id>/<id>_<n>.jpg")
 
 
 def _check_frame_dir(*, frame_dir: Path, name: str, where: str, real_root: Path, root: Path) -> None:
@@ -121,9 +119,7 @@ def load_dfew_split(*, root: Path, fold: int, split: Literal["train", "test"]) -
         header = next(reader, None)
         if header is None or [h.strip() for h in header] != ["video_name", "label"]:
             found = "nothing (empty file)" if header is None else repr(",".join(header))
-            raise DataError(
-                f"{path}: header is {found}, expected 'video_name,label'", fix="restore the DFEW header"
-            )
+            raise DataError(f"{path}: header is {found}, expected 'video_name,label'", fix="restore the DFEW header")
         for line, row in enumerate(reader, start=2):
             if not row:  # a blank line holds no clip
                 continue
@@ -168,9 +164,7 @@ def load_metadata(*, root: Path) -> pd.DataFrame | None:
     frame["video_name"] = frame["video_name"].str.strip().str.zfill(5)
     dup = frame["video_name"][frame["video_name"].duplicated()]
     if len(dup):
-        raise DataError(
-            f"{path}:{int(dup.index[0]) + 2}: duplicate video_name {dup.iloc[0]}", fix="one row per clip"
-        )
+        raise DataError(f"{path}:{int(dup.index[0]) + 2}: duplicate video_name {dup.iloc[0]}", fix="one row per clip")
     for col in ("synthetic", "low_quality"):
         if col in frame.columns:
             values = frame[col].str.strip().str.lower()
@@ -207,9 +201,7 @@ def _frame_key(path: Path) -> tuple[int, str]:
 def read_clip(*, frame_dir: Path, frames: int, size: int) -> np.ndarray:
     """``(frames, size, size, 3)`` uint8 RGB: frames sampled uniformly (linspace) over the clip's jpgs."""
     if frames < 1 or size < 1:
-        raise DataError(
-            f"cannot sample {frames} frames of {size}x{size} px", fix="frames and size must be >= 1"
-        )
+        raise DataError(f"cannot sample {frames} frames of {size}x{size} px", fix="frames and size must be >= 1")
     files = sorted((p for p in frame_dir.iterdir() if p.name.lower().endswith(".jpg")), key=_frame_key)
     if not files:
         raise DataError(f"empty frame folder {frame_dir} (no .jpg frames)", fix="restore the clip's frames")

@@ -57,7 +57,11 @@ def evaluate_accuracy(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
     for lbl, rec in per_class_recall(y_true, y_pred, CANONICAL_EMOTIONS).items():
         measurements.append(
             Measurement(
-                name="recall", value=rec, higher_is_better=True, averaging="per class", label=lbl,
+                name="recall",
+                value=rec,
+                higher_is_better=True,
+                averaging="per class",
+                label=lbl,
                 n=int(np.sum(y_true == lbl)),
             )
         )

@@ -29,7 +29,13 @@ def _group_accuracy_gap(correct: np.ndarray, groups: np.ndarray, judged: list[st
 
 
 def bootstrap_gap_ci(
-    *, correct: np.ndarray, groups: np.ndarray, subjects: np.ndarray, judged: list[str], resamples: int, seed: int,
+    *,
+    correct: np.ndarray,
+    groups: np.ndarray,
+    subjects: np.ndarray,
+    judged: list[str],
+    resamples: int,
+    seed: int,
     level: float = 0.95,
 ) -> tuple[float | None, float | None]:
     """Percentile CI of the max-min accuracy gap, resampling whole subjects with replacement."""
@@ -76,9 +82,12 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
     overall_gap, worst_attr = -1.0, ""
     worst_ci: tuple[float | None, float | None] = (None, None)
     y_true, y_pred = predictions["target"], predictions["pred"]
-    correct = (predictions["target"].to_numpy(dtype=object) == predictions["pred"].to_numpy(dtype=object))
-    subjects = (predictions["subject_id"].astype(str).to_numpy() if "subject_id" in predictions.columns
-                else predictions.index.astype(str).to_numpy())
+    correct = predictions["target"].to_numpy(dtype=object) == predictions["pred"].to_numpy(dtype=object)
+    subjects = (
+        predictions["subject_id"].astype(str).to_numpy()
+        if "subject_id" in predictions.columns
+        else predictions.index.astype(str).to_numpy()
+    )
     for attr in dict.fromkeys((*attributes, *gated)):
         groups = predictions[attr].astype(str)
         frame = MetricFrame(
@@ -93,9 +102,12 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
             for metric in ("accuracy", "uar"):
                 measurements.append(
                     Measurement(
-                        name=metric, value=float(row[metric]), higher_is_better=True,
+                        name=metric,
+                        value=float(row[metric]),
+                        higher_is_better=True,
                         averaging="micro" if metric == "accuracy" else "macro over present classes",
-                        group=f"{attr}={group}", n=int(row["n"]),
+                        group=f"{attr}={group}",
+                        n=int(row["n"]),
                     )
                 )
         if len(judged) >= 2:
@@ -103,20 +115,33 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
             ratio = float(judged["accuracy"].min() / judged["accuracy"].max()) if judged["accuracy"].max() > 0 else 0.0
         else:
             gap, ratio = float("nan"), float("nan")
-        ci_low, ci_high = (None, None) if np.isnan(gap) else bootstrap_gap_ci(
-            correct=correct, groups=groups.to_numpy(), subjects=subjects, judged=[str(g) for g in judged.index],
-            resamples=resamples, seed=seed,
+        ci_low, ci_high = (
+            (None, None)
+            if np.isnan(gap)
+            else bootstrap_gap_ci(
+                correct=correct,
+                groups=groups.to_numpy(),
+                subjects=subjects,
+                judged=[str(g) for g in judged.index],
+                resamples=resamples,
+                seed=seed,
+            )
         )
         measurements += [
             Measurement(
-                name=f"fairness.accuracy_max_gap.{attr}", value=None if np.isnan(gap) else gap,
+                name=f"fairness.accuracy_max_gap.{attr}",
+                value=None if np.isnan(gap) else gap,
                 higher_is_better=False,
                 averaging=f"max - min accuracy over groups with n >= {min_size}; 95% CI: subject bootstrap",
-                n=int(judged["n"].sum()), ci_low=ci_low, ci_high=ci_high,
+                n=int(judged["n"].sum()),
+                ci_low=ci_low,
+                ci_high=ci_high,
             ),
             Measurement(
-                name=f"fairness.accuracy_min_ratio.{attr}", value=None if np.isnan(ratio) else ratio,
-                higher_is_better=True, averaging=f"min / max accuracy over groups with n >= {min_size}",
+                name=f"fairness.accuracy_min_ratio.{attr}",
+                value=None if np.isnan(ratio) else ratio,
+                higher_is_better=True,
+                averaging=f"min / max accuracy over groups with n >= {min_size}",
                 n=int(judged["n"].sum()),
             ),
         ]
@@ -129,13 +154,24 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
         )
     measurements.append(
         Measurement(
-            name="fairness.accuracy_max_gap", value=overall_gap, higher_is_better=False,
-            averaging=f"max over gated attributes ({', '.join(gated)}); worst: {worst_attr}", n=len(predictions),
-            ci_low=worst_ci[0], ci_high=worst_ci[1],
+            name="fairness.accuracy_max_gap",
+            value=overall_gap,
+            higher_is_better=False,
+            averaging=f"max over gated attributes ({', '.join(gated)}); worst: {worst_attr}",
+            n=len(predictions),
+            ci_low=worst_ci[0],
+            ci_high=worst_ci[1],
         )
     )
     return EvalResult(
-        evaluator="fairness", status="ok", measurements=tuple(measurements),
-        params={"attributes": list(attributes), "gated_attributes": list(gated), "min_group_size": min_size,
-                "bootstrap_resamples": resamples, "seed": seed},
+        evaluator="fairness",
+        status="ok",
+        measurements=tuple(measurements),
+        params={
+            "attributes": list(attributes),
+            "gated_attributes": list(gated),
+            "min_group_size": min_size,
+            "bootstrap_resamples": resamples,
+            "seed": seed,
+        },
     )

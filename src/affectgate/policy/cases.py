@@ -77,6 +77,4 @@ def run_case(*, case_path: Path, policies_root: Path) -> tuple[bool, str]:
         errors = [f"{o.rule_id}: {o.message}" for o in decision.outcomes if o.status == "error"]
         detail = "; ".join(problems) + (f" | errored rules: {'; '.join(errors)}" if errors else "")
         return False, f"{case_path.name}: {detail}"
-    return True, (
-        f"{case_path.name}: verdict {decision.verdict}, {len(case.expect.outcomes)} outcomes as expected"
-    )
+    return True, (f"{case_path.name}: verdict {decision.verdict}, {len(case.expect.outcomes)} outcomes as expected")

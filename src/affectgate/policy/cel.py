@@ -53,9 +53,7 @@ class CelProgram:
         except CELEvalError as exc:
             raise CelEvaluationError(expression=self.source, error=describe_cel_error(exc)) from exc
         except Exception as exc:  # celpy lets some Python errors through; they are evaluation errors too
-            raise CelEvaluationError(
-                expression=self.source, error=_clip(f"{type(exc).__name__}: {exc}")
-            ) from exc
+            raise CelEvaluationError(expression=self.source, error=_clip(f"{type(exc).__name__}: {exc}")) from exc
         if isinstance(value, CELEvalError):  # celpy may hand an error back as a value
             raise CelEvaluationError(expression=self.source, error=describe_cel_error(value))
         return to_plain(value)
@@ -80,8 +78,7 @@ class CelTemplate:
     def render(self, *, activation: CelActivation) -> str:
         """The message with every placeholder replaced by its rendered value; raises on any error."""
         return "".join(
-            part if isinstance(part, str) else render_value(part.evaluate(activation=activation))
-            for part in self.parts
+            part if isinstance(part, str) else render_value(part.evaluate(activation=activation)) for part in self.parts
         ).strip()
 
 
@@ -99,8 +96,13 @@ def _not_equal(left: celtypes.Value, right: celtypes.Value) -> celtypes.Value:
     return bool_ne(left, right)
 
 
-#: Overrides of celpy's base functions, bound into every program.
-_FUNCTIONS = {"_!=_": _not_equal}
+def _fmt(value: celtypes.Value) -> celtypes.Value:
+    """``fmt(x)``: a value as it reads in a message (floats to 3 significant digits)."""
+    return celtypes.StringType(render_value(to_plain(value)))
+
+
+#: Overrides of celpy's base functions and our extensions, bound into every program.
+_FUNCTIONS = {"_!=_": _not_equal, "fmt": _fmt}
 
 
 def compile_expression(*, source: str, where: str) -> CelProgram:

@@ -75,9 +75,7 @@ class Facts(FactsModel):
     model: ModelFacts | None = Field(description="Model facts; None = no model yet.")
     metrics: dict[str, float] = Field(description="Metric key -> value (see build_facts for keys).")
     evaluators: dict[str, EvaluatorStatus] = Field(description="Evaluator name -> status.")
-    evaluator_errors: dict[str, str] = Field(
-        description="Evaluator name -> error text (failed/skipped ones)."
-    )
+    evaluator_errors: dict[str, str] = Field(description="Evaluator name -> error text (failed/skipped ones).")
     thresholds: dict[str, float] = Field(description="Pack defaults overridden by context.thresholds.")
     as_of: date = Field(description="Date the rules are evaluated for.")
     synthetic_data: bool = Field(description="Whether the evaluation data were synthetic.")
@@ -292,9 +290,7 @@ def _core_evidence_outcome(*, facts: Facts, enforce_early: bool) -> RuleOutcome:
             skipped = [name for name, status_ in facts.evaluators.items() if status_ == "skipped"]
             message = f"None of the {len(facts.evaluators)} evaluators failed." + (
                 " Skipped: "
-                + "; ".join(
-                    f"{name} ({facts.evaluator_errors.get(name) or 'no reason given'})" for name in skipped
-                )
+                + "; ".join(f"{name} ({facts.evaluator_errors.get(name) or 'no reason given'})" for name in skipped)
                 if skipped
                 else ""
             )
@@ -323,9 +319,7 @@ def _rule_outcome(
 ) -> RuleOutcome:
     spec = rule.spec
 
-    def outcome(
-        status: RuleStatus, message: str, evidence: dict[str, str | float | int | bool | None]
-    ) -> RuleOutcome:
+    def outcome(status: RuleStatus, message: str, evidence: dict[str, str | float | int | bool | None]) -> RuleOutcome:
         severity: Severity = spec.severity
         return RuleOutcome(
             rule_id=spec.id,
@@ -340,9 +334,7 @@ def _rule_outcome(
         )
 
     if as_of < spec.effective_from and not enforce_early:
-        return outcome(
-            "not_yet_effective", _not_yet_effective_message(effective=spec.effective_from, as_of=as_of), {}
-        )
+        return outcome("not_yet_effective", _not_yet_effective_message(effective=spec.effective_from, as_of=as_of), {})
     step = "applies_when"
     try:
         if not rule.applies_when.evaluate_bool(activation=activation):

@@ -72,25 +72,19 @@ def read_yaml(*, path: Path) -> object:
     try:
         return yaml.safe_load(path.read_bytes())
     except yaml.YAMLError as exc:
-        raise PolicyError(
-            f"{path}: invalid YAML: {' '.join(str(exc).split())}", fix="correct the YAML"
-        ) from exc
+        raise PolicyError(f"{path}: invalid YAML: {' '.join(str(exc).split())}", fix="correct the YAML") from exc
 
 
 def load_pack(*, folder: Path) -> PolicyPack:
     """Load ``folder/pack.yaml``: validate it, compile every CEL expression, compute its digest."""
     path = folder / PACK_FILE
     if not path.is_file():
-        raise PolicyError(
-            f"policy pack {folder.name!r} has no {PACK_FILE} at {path}", fix="check the pack name"
-        )
+        raise PolicyError(f"policy pack {folder.name!r} has no {PACK_FILE} at {path}", fix="check the pack name")
     raw = path.read_bytes()
     try:
         data = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
-        raise PolicyError(
-            f"{path}: invalid YAML: {' '.join(str(exc).split())}", fix="correct the YAML"
-        ) from exc
+        raise PolicyError(f"{path}: invalid YAML: {' '.join(str(exc).split())}", fix="correct the YAML") from exc
     spec = parse_model(PackSpec, data, source=path)
     if spec.pack != folder.name:
         raise PolicyError(
@@ -102,9 +96,7 @@ def load_pack(*, folder: Path) -> PolicyPack:
         if rule.id in seen:
             raise PolicyError(f"{path}: rule id {rule.id!r} appears twice", fix="give every rule a unique id")
         if rule.id.split(".", 1)[0] == CORE_PACK:
-            raise PolicyError(
-                f"{path}: rule id {rule.id!r} uses the reserved prefix 'core.'", fix="rename it"
-            )
+            raise PolicyError(f"{path}: rule id {rule.id!r} uses the reserved prefix 'core.'", fix="rename it")
         seen.add(rule.id)
     rules = tuple(_compile_rule(rule=rule, path=path) for rule in spec.rules)
     return PolicyPack(spec=spec, rules=rules, path=path, digest=hashlib.sha256(raw).hexdigest())
@@ -122,8 +114,7 @@ def load_packs(*, root: Path, names: Sequence[str] = DEFAULT_PACKS) -> tuple[Pol
             close = difflib.get_close_matches(name, known, n=1)
             raise PolicyError(
                 f"unknown policy pack {name!r} in {root}",
-                fix=(f"did you mean {close[0]!r}? " if close else "")
-                + f"known packs: {', '.join(known) or 'none'}",
+                fix=(f"did you mean {close[0]!r}? " if close else "") + f"known packs: {', '.join(known) or 'none'}",
             )
         if any(p.name == name for p in packs):
             raise PolicyError(f"policy pack {name!r} is listed twice", fix="list each pack once")
@@ -142,9 +133,7 @@ def load_packs(*, root: Path, names: Sequence[str] = DEFAULT_PACKS) -> tuple[Pol
 def available_packs(*, root: Path) -> tuple[str, ...]:
     """Names of the folders under ``root`` that hold a ``pack.yaml``, sorted."""
     if not root.is_dir():
-        raise PolicyError(
-            f"policies folder {root} does not exist", fix="point affectgate at the project root"
-        )
+        raise PolicyError(f"policies folder {root} does not exist", fix="point affectgate at the project root")
     return tuple(sorted(p.parent.name for p in root.glob(f"*/{PACK_FILE}")))
 
 
@@ -170,9 +159,7 @@ def list_contexts(*, root: Path) -> tuple[UseContext, ...]:
 
 def _context_ids(*, folder: Path) -> list[str]:
     if not folder.is_dir():
-        raise PolicyError(
-            f"contexts folder {folder} does not exist", fix="create policies/contexts/<id>.yaml"
-        )
+        raise PolicyError(f"contexts folder {folder} does not exist", fix="create policies/contexts/<id>.yaml")
     return sorted(p.stem for p in folder.glob("*.yaml"))
 
 
@@ -194,9 +181,7 @@ def _compile_rule(*, rule: RuleSpec, path: Path) -> CompiledRule:
         fails_when=compile_expression(source=rule.fails_when, where=f"{where} fails_when"),
         message=compile_template(source=rule.message, where=f"{where} message"),
         pass_message=(
-            compile_template(source=rule.pass_message, where=f"{where} pass_message")
-            if rule.pass_message
-            else None
+            compile_template(source=rule.pass_message, where=f"{where} pass_message") if rule.pass_message else None
         ),
         not_applicable_message=(
             compile_template(source=rule.not_applicable_message, where=f"{where} not_applicable_message")
@@ -204,7 +189,6 @@ def _compile_rule(*, rule: RuleSpec, path: Path) -> CompiledRule:
             else None
         ),
         evidence=tuple(
-            compile_expression(source=expr, where=f"{where} evidence[{i}]")
-            for i, expr in enumerate(rule.evidence)
+            compile_expression(source=expr, where=f"{where} evidence[{i}]") for i, expr in enumerate(rule.evidence)
         ),
     )

@@ -44,9 +44,7 @@ class RuleSpec(Spec):
     article: str = Field(min_length=1, description="Legal or policy citation, e.g. 'Art. 5(1)(f) AI Act'.")
     severity: Severity = Field(description="block, review or warn: what a failure means for the verdict.")
     penalty_tier: str = Field(default="", description="Penalty a failure exposes the deployer to, if any.")
-    effective_from: date = Field(
-        description="Date from which the rule applies (unless the context enforces early)."
-    )
+    effective_from: date = Field(description="Date from which the rule applies (unless the context enforces early).")
     applies_when: str = Field(default="true", description="CEL bool; false gives 'not_applicable'.")
     fails_when: str = Field(description="CEL bool; true gives 'fail', false gives 'pass'.")
     message: str = Field(min_length=1, description="Text for a failure; '{{ expr }}' placeholders are CEL.")
@@ -93,9 +91,7 @@ class PolicyCase(Spec):
     """``policies/<pack>/cases/<name>.yaml``: one test vector for the rules."""
 
     description: str = Field(min_length=1, description="What the case shows, with its source if any.")
-    context: str | UseContext = Field(
-        description="A context id of policies/contexts/ or an inline UseContext mapping."
-    )
+    context: str | UseContext = Field(description="A context id of policies/contexts/ or an inline UseContext mapping.")
     model: CaseModel | None = Field(default=None, description="Model facts; absent = no model yet.")
     metrics: dict[str, float] = Field(
         default_factory=dict, description="Metric name (or 'name[group]') -> value, as build_facts keys them."
@@ -126,9 +122,7 @@ def parse_model(model: type[_M], data: object, *, source: Path) -> _M:
         raise validation_error(model=model, data=data, source=source, error=exc) from exc
 
 
-def validation_error(
-    *, model: type[BaseModel], data: object, source: Path, error: ValidationError
-) -> PolicyError:
+def validation_error(*, model: type[BaseModel], data: object, source: Path, error: ValidationError) -> PolicyError:
     """One :class:`PolicyError` for all problems of a pydantic validation, each naming its field."""
     problems: list[str] = []
     fixes: list[str] = []
@@ -137,9 +131,7 @@ def validation_error(
     meant = [
         i
         for i in items
-        if not (
-            i["type"] in ("string_type", "model_type", "dict_type") and any(map(_is_branch_tag, i["loc"]))
-        )
+        if not (i["type"] in ("string_type", "model_type", "dict_type") and any(map(_is_branch_tag, i["loc"])))
     ]
     for item in meant or items:
         loc = tuple(part for part in item["loc"] if not _is_branch_tag(part))
@@ -150,8 +142,7 @@ def validation_error(
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             problems.append(f"unknown field '{field}'{where}")
             fixes.append(
-                (f"did you mean '{close[0]}'? " if close else "")
-                + f"allowed fields here: {', '.join(allowed)}"
+                (f"did you mean '{close[0]}'? " if close else "") + f"allowed fields here: {', '.join(allowed)}"
             )
         elif item["type"] == "missing":
             problems.append(f"missing field '{field}'{where}")

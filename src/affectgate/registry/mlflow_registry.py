@@ -81,7 +81,8 @@ class MlflowRegistry:
         mlflow = self._mlflow
         try:
             with mlflow.start_run(
-                experiment_id=self.experiment_id, run_name=f"{candidate.card.arch}:{report.dataset.name}:{report.target}"
+                experiment_id=self.experiment_id,
+                run_name=f"{candidate.card.arch}:{report.dataset.name}:{report.target}",
             ) as run:
                 mlflow.log_params(
                     {
@@ -127,9 +128,13 @@ class MlflowRegistry:
         return version
 
     def _register(self, *, candidate: Candidate, run_id: str) -> VersionRef:
-        existing = self.client.search_model_versions(
-            f"name = '{candidate.name}' and tags.onnx_sha256 = '{candidate.onnx_sha256}'"
-        ) if self._model_exists(candidate.name) else []
+        existing = (
+            self.client.search_model_versions(
+                f"name = '{candidate.name}' and tags.onnx_sha256 = '{candidate.onnx_sha256}'"
+            )
+            if self._model_exists(candidate.name)
+            else []
+        )
         if existing:
             v = max(existing, key=lambda mv: int(mv.version))
             return VersionRef(name=candidate.name, version=str(v.version), run_id=v.run_id or run_id)
@@ -140,8 +145,10 @@ class MlflowRegistry:
         card = candidate.card
         example = np.zeros((1, card.input.frames, 3, card.input.size, card.input.size), dtype=np.float32)
         out_example = {
-            o.name: np.zeros((1, len(card.labels)) if o.level == "clip" else (1, card.input.frames, len(card.labels)),
-                             dtype=np.float32)
+            o.name: np.zeros(
+                (1, len(card.labels)) if o.level == "clip" else (1, card.input.frames, len(card.labels)),
+                dtype=np.float32,
+            )
             for o in card.outputs
         }
         signature = infer_signature({card.input.name: example}, out_example)

@@ -23,7 +23,9 @@ def load_card(*, path: Path) -> ModelCard:
         card = ModelCard.model_validate(raw)
     except (yaml.YAMLError, ValidationError) as exc:
         first = str(exc).splitlines()[:3]
-        raise ModelError(f"invalid model card {path}: {' '.join(first)}", fix="compare with model_zoo/*/card.yaml") from None
+        raise ModelError(
+            f"invalid model card {path}: {' '.join(first)}", fix="compare with model_zoo/*/card.yaml"
+        ) from None
     unknown = [lbl for lbl in card.labels if lbl not in CANONICAL_EMOTIONS]
     if unknown:
         raise ModelError(
@@ -48,8 +50,10 @@ def apply_config(*, card: ModelCard, config: dict[str, object] | None) -> ModelC
         return card
     unknown = set(config) - {"frames", "size", "fps"} - set(TRAIN_KEYS)
     if unknown:
-        raise ModelError(f"unknown config keys {sorted(unknown)} for {card.arch}",
-                         fix=f"use frames, size, fps or training keys {', '.join(TRAIN_KEYS)}")
+        raise ModelError(
+            f"unknown config keys {sorted(unknown)} for {card.arch}",
+            fix=f"use frames, size, fps or training keys {', '.join(TRAIN_KEYS)}",
+        )
     spec = card.input.model_copy(update={k: config[k] for k in ("frames", "size", "fps") if k in config})
     train = {**card.train, **{k: v for k, v in config.items() if k in TRAIN_KEYS}}
     return ModelCard.model_validate({**card.model_dump(), "input": spec.model_dump(), "train": train})

@@ -54,7 +54,8 @@ def load_candidate(*, path: Path, name: str | None = None) -> Candidate:
         dims = [d.dim_value for d in out.type.tensor_type.shape.dim]
         if dims and dims[-1] and dims[-1] != len(card.labels):
             raise ModelError(
-                f"output {out.name!r} of {onnx_path} has {dims[-1]} classes but the card lists {len(card.labels)} labels",
+                f"output {out.name!r} of {onnx_path} has {dims[-1]} classes "
+                f"but the card lists {len(card.labels)} labels",
                 fix="fix `labels` in card.yaml (labels in output order)",
             )
     return Candidate(
@@ -82,7 +83,9 @@ class Session:
         return dict(zip(names, out, strict=True)), (time.perf_counter() - start) * 1e3
 
 
-def open_session(*, candidate: Candidate, threads: int = 2, providers: tuple[str, ...] = ("CPUExecutionProvider",)) -> Session:
+def open_session(
+    *, candidate: Candidate, threads: int = 2, providers: tuple[str, ...] = ("CPUExecutionProvider",)
+) -> Session:
     """A session after re-checking the file digest (the file must not change between check and use)."""
     if sha256_file(candidate.onnx_path) != candidate.onnx_sha256:
         raise ModelError(f"{candidate.onnx_path} changed after it was loaded", fix="re-run the gate")

@@ -40,9 +40,7 @@ class SynthConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     seed: int = Field(default=0, description="Seed; the same config writes byte-identical files.")
     n_subjects: int = Field(default=60, ge=5, description="Number of synthetic subjects.")
-    clips_per_subject: int = Field(
-        default=12, ge=1, description="Clips per subject, emotions balanced per subject."
-    )
+    clips_per_subject: int = Field(default=12, ge=1, description="Clips per subject, emotions balanced per subject.")
     frames: int = Field(default=8, ge=2, description="Frames per clip.")
     image_size: int = Field(default=112, ge=32, description="Square frame side in pixels.")
     folds: int = Field(default=5, ge=2, description="Number of subject-disjoint folds (set_1..set_k).")
@@ -69,18 +67,14 @@ class SynthConfig(BaseModel):
     minority_low_quality: float = Field(
         default=0.3, ge=0, le=1, description="Probability a minority clip is rendered blurred and noisier."
     )
-    quarters: tuple[str, ...] = Field(
-        default=("2026Q1", "2026Q2", "2026Q3", "2026Q4"), description="Capture quarters."
-    )
+    quarters: tuple[str, ...] = Field(default=("2026Q1", "2026Q2", "2026Q3", "2026Q4"), description="Capture quarters.")
     drift_quarters: tuple[str, ...] = Field(
         default=("2026Q4",),
         description="Quarters with drift: darker lighting, smaller faces, more occlusion.",
     )
     noise: float = Field(default=4.0, ge=0, description="Gaussian pixel noise sigma.")
     jitter: float = Field(default=1.0, ge=0, description="Head-pose jitter scale.")
-    occlusion: float = Field(
-        default=0.05, ge=0, le=1, description="Probability of an occluding patch per clip."
-    )
+    occlusion: float = Field(default=0.05, ge=0, le=1, description="Probability of an occluding patch per clip.")
 
     @model_validator(mode="after")
     def _check(self) -> SynthConfig:
@@ -272,9 +266,7 @@ def generate_dfew(*, root: Path, config: SynthConfig) -> SynthSummary:
                 w.writerow(["video_name", "label"])
                 for r in rows:
                     in_test = r["fold"] == k
-                    if (split == "test" and in_test) or (
-                        split == "train" and not in_test and r["train_keep"]
-                    ):
+                    if (split == "test" and in_test) or (split == "train" and not in_test and r["train_keep"]):
                         w.writerow([r["video_name"], r["label"]])
     meta_cols = [
         "video_name",
@@ -300,9 +292,7 @@ def generate_dfew(*, root: Path, config: SynthConfig) -> SynthSummary:
         "config": cfg.model_dump(mode="json"),
         "legal_basis": "none needed: no personal data (procedurally rendered faces)",
     }
-    (root / "datasheet.yaml").write_text(
-        yaml.safe_dump(sheet, sort_keys=True, allow_unicode=True), encoding="utf-8"
-    )
+    (root / "datasheet.yaml").write_text(yaml.safe_dump(sheet, sort_keys=True, allow_unicode=True), encoding="utf-8")
     per_class = {e: sum(1 for r in rows if r["emotion"] == e) for e in CANONICAL_EMOTIONS}
     per_group = {g: sum(1 for r in rows if r["skin_tone_group"] == g) for g in GROUPS}
     return SynthSummary(
