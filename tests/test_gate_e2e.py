@@ -20,17 +20,18 @@ def _alias(ws, context_id: str) -> str | None:
 
 @pytest.mark.e2e
 def test_prefect_flow_promotes_allowed_and_blocks_prohibited(built):
-    """The Prefect flow moves a context alias exactly when its verdict is allow, and blocks EU classroom (Art. 5(1)(f))."""
+    """The Prefect flow promotes EU telehealth on merit and blocks EU classroom (Art. 5(1)(f))."""
     from affectgate.orchestration import get_flow
 
     flow = get_flow(settings=built.settings, module="release_gate", flow="release_gate")
     results = flow(model=str(built.model), contexts=["eu-telehealth", "eu-classroom"], data=str(built.data))
     by_ctx = {r.context_id: r for r in results}
     tele, school = by_ctx["eu-telehealth"], by_ctx["eu-classroom"]
-    # The tiny model's verdict for telehealth depends on its measured quality and fairness (not forced):
-    # the alias must follow the verdict either way.
-    assert tele.promoted == (tele.verdict == "allow")
-    assert (_alias(built, "eu-telehealth") == tele.version) == tele.promoted
+    # The tiny set has the bias and drift knobs off; the model passes the UAR floor and the gap threshold
+    # on its measured numbers (nothing is forced), so the telehealth alias must point at this version.
+    assert tele.verdict == "allow", tele.reasons
+    assert tele.promoted and _alias(built, "eu-telehealth") == tele.version
+    assert tele.metrics["uar"] >= 0.70 and tele.metrics["fairness.accuracy_max_gap"] < 0.10
     assert school.verdict == "block"
     assert any("Art. 5(1)(f)" in r for r in school.reasons)
     assert not school.promoted and _alias(built, "eu-classroom") is None
@@ -38,7 +39,7 @@ def test_prefect_flow_promotes_allowed_and_blocks_prohibited(built):
     chain = audit_log(built.settings).verify()
     assert chain.ok, chain.problems
     actions = [e.action for e in audit_log(built.settings).events()]
-    for action in ("evaluation.started", "evaluation.completed", "decision.made", "rejection"):
+    for action in ("evaluation.started", "evaluation.completed", "decision.made", "promotion", "rejection"):
         assert action in actions
     tags = registry(built.settings).version_tags(name=tele.model, version=tele.version)
     assert tags["verdict.eu-telehealth"] == tele.verdict and tags["verdict.eu-classroom"] == "block"

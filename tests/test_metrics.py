@@ -118,6 +118,29 @@ def test_fairness_gap_matches_manual_group_accuracy():
     gap = next(m for m in result.measurements if m.name == "fairness.accuracy_max_gap.skin_tone_group")
     assert gap.ci_low is not None and gap.ci_high is not None
     assert gap.ci_low <= gap.value <= gap.ci_high
+    # the overall interval bounds the largest gap: [max of gated lower bounds, max of gated upper bounds]
+    by_name = {m.name: m for m in result.measurements if m.group is None}
+    gated = [by_name["fairness.accuracy_max_gap.skin_tone_group"], by_name["fairness.accuracy_max_gap.sex"]]
+    overall_m = by_name["fairness.accuracy_max_gap"]
+    assert overall_m.ci_low == max(m.ci_low for m in gated) and overall_m.ci_high == max(m.ci_high for m in gated)
+    assert values[("fairness.small_groups", None)] == 0
+
+
+def test_fairness_counts_gated_groups_too_small_to_judge():
+    """A gated group below min_group_size is left out of the gap and counted in fairness.small_groups."""
+    rng = np.random.default_rng(2)
+    n = 200
+    group = np.array(["tone_a"] * 100 + ["tone_b"] * 97 + ["tone_c"] * 3)
+    y_true = rng.choice(CANONICAL_EMOTIONS, size=n)
+    frame = _frame(y_true, y_true, skin_tone_group=group, sex=["male"] * n, age_band=["30-44"] * n)
+    result = run_evaluator(
+        name="fairness",
+        predictions=frame,
+        params={"attributes": ["skin_tone_group"], "min_group_size": 5, "bootstrap_resamples": 50},
+    )
+    values = {(m.name, m.group): m.value for m in result.measurements}
+    assert values[("fairness.small_groups", None)] == 1
+    assert values[("accuracy", "skin_tone_group=tone_c")] == 1.0  # reported, not judged
 
 
 def test_fairness_bootstrap_resamples_subjects_not_clips():

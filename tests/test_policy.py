@@ -198,7 +198,7 @@ def test_unknown_field_in_pack_names_file_rule_and_field(tmp_path: Path) -> None
     with pytest.raises(PolicyError) as info:
         load_pack(folder=root / "quality")
     text = str(info.value)
-    assert "pack.yaml" in text and "rules[2].severty" in text and "quality.synthetic_data.notice" in text
+    assert "pack.yaml" in text and "rules[3].severty" in text and "quality.synthetic_data.notice" in text
 
 
 def test_cel_syntax_error_is_a_load_error(tmp_path: Path) -> None:
@@ -287,7 +287,7 @@ def test_missing_metric_is_an_error_outcome_and_review() -> None:
     outcome = _outcome(decision, "quality.fairness.max_group_gap")
     assert outcome.status == "error"
     assert "quality.fairness.max_group_gap" in outcome.message
-    assert 'metrics["fairness.accuracy_max_gap"]' in outcome.message and "no such key" in outcome.message
+    assert 'metrics["fairness.accuracy_max_gap.ci_low"]' in outcome.message and "no such key" in outcome.message
     assert decision.verdict == "review"
     assert outcome in decision.reasons
 

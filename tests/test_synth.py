@@ -77,9 +77,7 @@ def test_layout_paths_headers_ids_labels(tiny: tuple[Path, SynthSummary]) -> Non
     clip_dirs = sorted((root / "Clip" / "clip_224x224").iterdir())
     assert [d.name for d in clip_dirs] == [f"{i:05d}" for i in range(1, n_clips + 1)]
     first = clip_dirs[0]
-    assert sorted(p.name for p in first.iterdir()) == sorted(
-        f"00001_{n}.jpg" for n in range(1, TINY.frames + 1)
-    )
+    assert sorted(p.name for p in first.iterdir()) == sorted(f"00001_{n}.jpg" for n in range(1, TINY.frames + 1))
     img = cv2.imread(str(first / "00001_1.jpg"))
     assert img is not None and img.shape == (TINY.image_size, TINY.image_size, 3)
     for split in ("train", "test"):
@@ -93,9 +91,7 @@ def test_layout_paths_headers_ids_labels(tiny: tuple[Path, SynthSummary]) -> Non
     assert sum(summary.per_class.values()) == n_clips and set(summary.per_class) == set(CANONICAL_EMOTIONS)
 
 
-def test_folds_subject_disjoint_and_cover_all_clips(
-    tiny: tuple[Path, SynthSummary], meta: pd.DataFrame
-) -> None:
+def test_folds_subject_disjoint_and_cover_all_clips(tiny: tuple[Path, SynthSummary], meta: pd.DataFrame) -> None:
     """Each fold's test set is subject-disjoint from its train set and from other folds' test sets."""
     root = tiny[0]
     subject = meta.set_index("video_name")["subject_id"]
@@ -133,9 +129,7 @@ def test_minority_under_represented_in_train(tiny: tuple[Path, SynthSummary], me
     assert len(in_some_train) == len(minority) - round(len(minority) * (1 - TINY.minority_train_keep))
 
 
-def test_group_attributes_carry_no_label_information(
-    tiny: tuple[Path, SynthSummary], meta: pd.DataFrame
-) -> None:
+def test_group_attributes_carry_no_label_information(tiny: tuple[Path, SynthSummary], meta: pd.DataFrame) -> None:
     """Every subject shows all seven emotions, so every group and sex has every emotion."""
     labels = pd.concat([_split(tiny[0], "test", k) for k in range(1, TINY.folds + 1)]).set_index("video_name")
     frame = meta.set_index("video_name").join(labels)
@@ -219,3 +213,20 @@ def test_montage_written() -> None:
     montage = expression_montage(size=112, tile=160, seed=0)
     assert montage.shape == (3 * 160, len(EXPRESSIONS) * 160, 3) and montage.dtype == np.uint8
     assert cv2.imwrite(str(MONTAGE), montage) and MONTAGE.stat().st_size > 0
+
+
+def test_cli_synth_default_output_is_under_the_data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`affectgate data synth --tiny` without --out writes <data root>/synth_dfew_tiny, wherever the root is."""
+    from typer.testing import CliRunner
+
+    from affectgate.cli import app
+    from affectgate.settings import get_settings
+
+    monkeypatch.setenv("AFFECTGATE_DATA_ROOT", str(tmp_path / "elsewhere"))
+    get_settings.cache_clear()
+    try:
+        res = CliRunner().invoke(app, ["data", "synth", "--tiny"])
+    finally:
+        get_settings.cache_clear()
+    assert res.exit_code == 0, res.output
+    assert is_synthetic(root=tmp_path / "elsewhere" / "synth_dfew_tiny")

@@ -22,6 +22,22 @@ class Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class AudioSpec(Record):
+    """The optional second ONNX input of an audio-visual model: a log-mel spectrogram of the clip's audio."""
+
+    name: str = Field(default="audio", description="ONNX input name of the audio tensor.")
+    representation: Literal["log_mel"] = Field(
+        default="log_mel", description="What the tensor holds: natural-log mel power, layout (N, n_mels, frames)."
+    )
+    sample_rate: int = Field(gt=0, description="Waveform sample rate in Hz before the STFT (resample first).")
+    seconds: float = Field(gt=0, description="Audio length in seconds (cropped or zero-padded).")
+    n_mels: int = Field(gt=0, description="Mel bands.")
+    n_fft: int = Field(gt=0, description="STFT window length in samples (Hann window).")
+    hop: int = Field(gt=0, description="STFT hop in samples.")
+    fmin: float = Field(default=0.0, ge=0, description="Lowest mel filter edge in Hz.")
+    fmax: float | None = Field(default=None, description="Highest mel filter edge in Hz (None = Nyquist).")
+
+
 class InputSpec(Record):
     """What the model's ONNX input expects."""
 
@@ -33,6 +49,9 @@ class InputSpec(Record):
     color: Literal["RGB"] = Field(default="RGB", description="Channel order after decoding.")
     mean: tuple[float, float, float] = Field(description="Per-channel mean subtracted after scaling to [0, 1].")
     std: tuple[float, float, float] = Field(description="Per-channel std divided after mean subtraction.")
+    audio: AudioSpec | None = Field(
+        default=None, description="Second input (audio) of audio-visual models; None for video-only models."
+    )
 
 
 class OutputSpec(Record):
@@ -168,9 +187,9 @@ class UseContext(Record):
     ] = Field(description="Sector of use (workplace includes recruitment, probation, meetings).")
     purpose: Literal["medical", "safety", "other"] = Field(description="Intended purpose.")
     purpose_justification: str = Field(default="", description="Reference to the medical/safety justification.")
-    observed: tuple[
-        Literal["workers", "candidates", "students", "customers", "patients", "drivers", "public"], ...
-    ] = Field(min_length=1, description="Who is observed.")
+    observed: tuple[Literal["workers", "candidates", "students", "customers", "patients", "drivers", "public"], ...] = (
+        Field(min_length=1, description="Who is observed.")
+    )
     output_kinds_used: tuple[OutputKind, ...] = Field(min_length=1, description="Model outputs used.")
     mapped_to_emotions: bool = Field(
         default=True, description="Whether outputs are mapped to emotions downstream (Recital 18)."

@@ -1,10 +1,17 @@
 """Fairness with Fairlearn's MetricFrame: accuracy and UAR per group, max gap and min ratio per attribute.
 
-Groups smaller than ``min_group_size`` are reported but excluded from the gap (too small to judge).
-Every gap carries a bootstrap confidence interval resampled by subject (clips of one person are
-not independent). ``fairness.accuracy_max_gap`` is the largest gap over the *gated* attributes
-(default: the ethnicity-like ``skin_tone_group``, as the brief's per-ethnicity threshold); the other
-attributes are measured and reported.
+Groups smaller than ``min_group_size`` are reported but excluded from the gap (too small to judge);
+``fairness.small_groups`` counts such groups of the gated attributes, so the policy can call the
+finding inconclusive. Every gap carries a bootstrap confidence interval resampled by subject (clips
+of one person are not independent). ``fairness.accuracy_max_gap`` is the largest gap over the
+*gated* attributes (default: the ethnicity-like ``skin_tone_group``, as the brief's per-ethnicity
+threshold); its interval is ``[max of the gated lower bounds, max of the gated upper bounds]`` (the
+largest gap is at least the largest lower bound and at most the largest upper bound) and is missing
+when any gated attribute's interval is. The other attributes are measured and reported.
+
+The policy judges the interval, not the point estimate (three states: within tolerance when the
+upper bound is below the threshold, exceeds when the lower bound is at or above it, inconclusive
+otherwise); see ``policies/quality/pack.yaml``.
 """
 
 from __future__ import annotations
@@ -80,7 +87,8 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
         )
     measurements: list[Measurement] = []
     overall_gap, worst_attr = -1.0, ""
-    worst_ci: tuple[float | None, float | None] = (None, None)
+    gated_cis: list[tuple[float | None, float | None]] = []
+    small_groups = 0
     y_true, y_pred = predictions["target"], predictions["pred"]
     correct = predictions["target"].to_numpy(dtype=object) == predictions["pred"].to_numpy(dtype=object)
     subjects = (
@@ -98,6 +106,8 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
         )
         by_group = frame.by_group
         judged = by_group[by_group["n"] >= min_size]
+        if attr in gated:
+            small_groups += int((by_group["n"] < min_size).sum())
         for group, row in by_group.iterrows():
             for metric in ("accuracy", "uar"):
                 measurements.append(
@@ -145,24 +155,35 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
                 n=int(judged["n"].sum()),
             ),
         ]
-        if attr in gated and not np.isnan(gap) and gap > overall_gap:
-            overall_gap, worst_attr, worst_ci = gap, attr, (ci_low, ci_high)
+        if attr in gated and not np.isnan(gap):
+            gated_cis.append((ci_low, ci_high))
+            if gap > overall_gap:
+                overall_gap, worst_attr = gap, attr
     if overall_gap < 0:
         raise ValueError(
             f"no gated attribute ({', '.join(gated)}) has two groups of at least {min_size} clips; "
             "fairness cannot be judged"
         )
-    measurements.append(
+    complete = all(lo is not None and hi is not None for lo, hi in gated_cis)
+    measurements += [
         Measurement(
             name="fairness.accuracy_max_gap",
             value=overall_gap,
             higher_is_better=False,
-            averaging=f"max over gated attributes ({', '.join(gated)}); worst: {worst_attr}",
+            averaging=f"max over gated attributes ({', '.join(gated)}); worst: {worst_attr}; 95% CI: "
+            "[max lower, max upper] of the gated subject-bootstrap intervals",
             n=len(predictions),
-            ci_low=worst_ci[0],
-            ci_high=worst_ci[1],
-        )
-    )
+            ci_low=max(lo for lo, _ in gated_cis) if complete else None,  # type: ignore[type-var]
+            ci_high=max(hi for _, hi in gated_cis) if complete else None,  # type: ignore[type-var]
+        ),
+        Measurement(
+            name="fairness.small_groups",
+            value=float(small_groups),
+            higher_is_better=False,
+            averaging=f"groups of the gated attributes with fewer than {min_size} clips (excluded from the gap)",
+            n=len(predictions),
+        ),
+    ]
     return EvalResult(
         evaluator="fairness",
         status="ok",

@@ -28,7 +28,11 @@ def register_evaluator(name: str) -> Callable[[EvaluatorFn], EvaluatorFn]:
 
 
 def _load_builtins() -> None:
-    from affectgate.evaluators import accuracy, fairness  # noqa: F401
+    from affectgate.evaluators import (  # noqa: F401
+        accuracy,
+        engagement,  # noqa: F401
+        fairness,
+    )
 
 
 def get_evaluator(name: str) -> EvaluatorFn:

@@ -1,4 +1,4 @@
-"""Train a zoo architecture on a DFEW-layout set and export it: the recipe behind `affectgate zoo train`."""
+"""Train, export and quantise a zoo architecture on a DFEW-layout set: behind `affectgate zoo train|export|quantize`."""
 
 from __future__ import annotations
 
@@ -12,13 +12,28 @@ from rich.console import Console
 from affectgate.datasets.dfew import load_dfew_split, read_clips
 from affectgate.datasets.digest import dir_digest
 from affectgate.errors import ModelError
+from affectgate.records import ModelCard
 from affectgate.zoo.card import apply_config, zoo_card
 from affectgate.zoo.export import ExportResult, export_onnx
 from affectgate.zoo.preprocess import to_model_input
+from affectgate.zoo.quantize import QuantizeResult
 from affectgate.zoo.registry import get_arch
-from affectgate.zoo.train import TrainResult, train_classifier
+from affectgate.zoo.train import TrainResult, build_model, train_classifier
 
 CHECKPOINT = "model.pt"
+
+# Valence-arousal PRIOR per class (approximate positions on Russell's circumplex, 1980): a DFEW-layout set
+# has no annotated VA, so `zoo train` fits the VA head of VA-capable models to this prior of the class label.
+# It is a proxy target, not a measurement; a VA head is only meaningful after training on annotated VA.
+CIRCUMPLEX_VA: dict[str, tuple[float, float]] = {
+    "happiness": (0.8, 0.5),
+    "sadness": (-0.7, -0.4),
+    "neutral": (0.0, 0.0),
+    "anger": (-0.6, 0.7),
+    "surprise": (0.3, 0.8),
+    "disgust": (-0.7, 0.3),
+    "fear": (-0.6, 0.6),
+}
 
 
 @dataclass(frozen=True)
@@ -30,9 +45,35 @@ class BuildResult:
     n_train: int
 
 
+def example_inputs(*, card: ModelCard, n: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Seeded model inputs for parity checks and benchmarks: preprocessed random clips, and audio when declared.
+
+    Clips are random uint8 frames through the card's preprocessing; audio (audio-visual cards only)
+    is standard-normal noise in the card's log-mel layout ``(n, n_mels, frames)``.
+    """
+    rng = np.random.default_rng(seed)
+    spec = card.input
+    raw = rng.integers(0, 256, size=(n, spec.frames, spec.size, spec.size, 3), dtype=np.uint8)
+    clips = to_model_input(clips=raw, spec=spec)
+    if spec.audio is None:
+        return clips, None
+    from affectgate.datasets.synth.audio import audio_frames
+
+    audio = rng.standard_normal(size=(n, spec.audio.n_mels, audio_frames(spec=spec.audio))).astype(np.float32)
+    return clips, audio
+
+
 def train_zoo_model(
-    *, project_root: Path, arch: str, data: Path, fold: int, out: Path, seed: int, threads: int = 2,
-    config: dict[str, object] | None = None, console: Console | None = None,
+    *,
+    project_root: Path,
+    arch: str,
+    data: Path,
+    fold: int,
+    out: Path,
+    seed: int,
+    threads: int = 2,
+    config: dict[str, object] | None = None,
+    console: Console | None = None,
 ) -> TrainResult:
     """Train ``arch`` on the train split of ``data`` (DFEW layout, fold ``fold``); save the checkpoint in ``out``.
 
@@ -41,14 +82,31 @@ def train_zoo_model(
     """
     card = apply_config(card=zoo_card(project_root=project_root, arch=arch), config=config)
     get_arch(arch)
+    if card.input.audio is not None or "discrete_emotion" not in card.output_kinds:
+        raise ModelError(
+            f"`zoo train` trains DFEW-layout emotion classifiers; {arch} needs its own data and targets",
+            fix=f"train {arch} with affectgate.zoo.train.train_classifier and its dataset's targets",
+        )
     split = load_dfew_split(root=data, fold=fold, split="train")
     clips = read_clips(samples=split.samples, frames=card.input.frames, size=card.input.size, workers=threads)
     targets = np.asarray([card.labels.index(s.label) for s in split.samples])
-    result = train_classifier(card=card, clips=clips, targets=targets, seed=seed, threads=threads, console=console)
+    va = None
+    if "valence_arousal" in card.output_kinds:
+        va = np.asarray([CIRCUMPLEX_VA.get(s.label, (0.0, 0.0)) for s in split.samples], dtype=np.float32)
+        if console is not None:
+            console.print("  VA head: fitted to the circumplex prior of the class label (no annotated VA in DFEW)")
+    result = train_classifier(
+        card=card, clips=clips, targets=targets, seed=seed, threads=threads, console=console, va_targets=va
+    )
     out.mkdir(parents=True, exist_ok=True)
     torch.save(
-        {"arch": arch, "state_dict": result.model.state_dict(), "trained_on": dir_digest(root=data), "fold": fold,
-         "config": dict(config or {})},
+        {
+            "arch": arch,
+            "state_dict": result.model.state_dict(),
+            "trained_on": dir_digest(root=data),
+            "fold": fold,
+            "config": dict(config or {}),
+        },
         out / CHECKPOINT,
     )
     return result
@@ -61,17 +119,58 @@ def export_zoo_model(*, project_root: Path, arch: str, out: Path, seed: int = 0)
         raise ModelError(f"no trained checkpoint at {ckpt_path}", fix=f"run `affectgate zoo train {arch}` first")
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     card = apply_config(card=zoo_card(project_root=project_root, arch=arch), config=ckpt.get("config"))
-    arch_kwargs = {k: card.train[k] for k in ("width", "dropout") if k in card.train}
-    model = get_arch(arch).build(num_classes=len(card.labels), **arch_kwargs)
+    model = build_model(card=card)
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
-    rng = np.random.default_rng(seed)
-    raw = rng.integers(0, 256, size=(4, card.input.frames, card.input.size, card.input.size, 3), dtype=np.uint8)
-    parity = to_model_input(clips=raw, spec=card.input)
+    clips, audio = example_inputs(card=card, n=4, seed=seed)
+    extra = {"parity_audio": audio} if audio is not None else {}
     return export_onnx(
         model=model,
         card=card,
         folder=out,
-        parity_clips=parity,
+        parity_clips=clips,
         trained_on=str(ckpt.get("trained_on", "")),
+        **extra,
     )
+
+
+def calibration_inputs(*, card: ModelCard, data: Path, fold: int, n: int, seed: int, threads: int = 2) -> np.ndarray:
+    """``n`` preprocessed clips drawn (seeded, without replacement) from the train split of ``data``."""
+    split = load_dfew_split(root=data, fold=fold, split="train")
+    rng = np.random.default_rng(seed)
+    pick = sorted(rng.choice(len(split.samples), size=min(n, len(split.samples)), replace=False).tolist())
+    samples = [split.samples[i] for i in pick]
+    clips = read_clips(samples=samples, frames=card.input.frames, size=card.input.size, workers=threads)
+    return to_model_input(clips=clips, spec=card.input)
+
+
+def quantize_zoo_model(
+    *,
+    out: Path,
+    data: Path | None,
+    fold: int = 1,
+    n_calib: int = 32,
+    method: str = "auto",
+    seed: int = 0,
+    threads: int = 2,
+) -> QuantizeResult:
+    """Int8 variant of the export in ``out``: static QDQ calibrated on train-split clips, or dynamic (MatMul).
+
+    Writes ``out/model.int8.onnx`` and the candidate folder ``out_int8/`` (card copy + lock).
+    """
+    from affectgate.zoo.quantize import choose_method, quantize_export
+    from affectgate.zoo.runtime import load_candidate
+
+    card = load_candidate(path=out).card
+    chosen = choose_method(card=card) if method == "auto" else method
+    calibration = None
+    if chosen == "static":
+        if data is None:
+            raise ModelError(
+                f"static int8 quantisation of {card.arch} needs calibration clips",
+                fix="pass --data (a DFEW-layout set; clips are drawn from its train split) or --method dynamic",
+            )
+        calibration = {
+            card.input.name: calibration_inputs(card=card, data=data, fold=fold, n=n_calib, seed=seed, threads=threads)
+        }
+    return quantize_export(folder=out, calibration=calibration, method=chosen)  # type: ignore[arg-type]

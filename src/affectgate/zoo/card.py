@@ -48,14 +48,15 @@ def apply_config(*, card: ModelCard, config: dict[str, object] | None) -> ModelC
     """
     if not config:
         return card
-    unknown = set(config) - {"frames", "size", "fps"} - set(TRAIN_KEYS)
+    # Keys the card's own train section declares (temporal, ema_alpha, hidden, depth, ...) may be overridden too.
+    unknown = set(config) - {"frames", "size", "fps"} - set(TRAIN_KEYS) - set(card.train)
     if unknown:
         raise ModelError(
             f"unknown config keys {sorted(unknown)} for {card.arch}",
             fix=f"use frames, size, fps or training keys {', '.join(TRAIN_KEYS)}",
         )
     spec = card.input.model_copy(update={k: config[k] for k in ("frames", "size", "fps") if k in config})
-    train = {**card.train, **{k: v for k, v in config.items() if k in TRAIN_KEYS}}
+    train = {**card.train, **{k: v for k, v in config.items() if k in TRAIN_KEYS or k in card.train}}
     return ModelCard.model_validate({**card.model_dump(), "input": spec.model_dump(), "train": train})
 
 

@@ -49,34 +49,44 @@ def export_onnx(
     folder: Path,
     parity_clips: np.ndarray,
     trained_on: str = "",
+    parity_audio: np.ndarray | None = None,
 ) -> ExportResult:
     """Export ``model`` (eval mode) with a dynamic batch; fail if torch and ONNX differ above the card's tolerance.
 
     ``parity_clips`` are preprocessed float32 inputs ``(N, T, 3, H, W)``; the max abs diff over both
-    outputs is recorded in the lock file.
+    outputs is recorded in the lock file. Audio-visual cards (``card.input.audio`` set) need
+    ``parity_audio`` (preprocessed audio, same N): the graph then has two inputs, both with a dynamic batch.
     """
+    if (card.input.audio is None) != (parity_audio is None):
+        raise ModelError(
+            f"{card.arch}: parity_audio must be given exactly when the card declares an audio input",
+            fix="pass preprocessed audio (e.g. log_mel) for audio-visual models, none for video-only ones",
+        )
+    arrays = [parity_clips] + ([parity_audio] if parity_audio is not None else [])
+    input_names = [card.input.name] + ([card.input.audio.name] if card.input.audio is not None else [])
+    batch_dim = torch.export.Dim("batch", min=1, max=4096)
     folder.mkdir(parents=True, exist_ok=True)
     onnx_path = folder / ONNX_NAME
     model.eval()
-    example = torch.from_numpy(parity_clips[:2].copy())
+    example = tuple(torch.from_numpy(a[:2].copy()) for a in arrays)
     output_names = [o.name for o in card.outputs]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model,
-            (example,),
+            example,
             str(onnx_path),
-            input_names=[card.input.name],
+            input_names=input_names,
             output_names=output_names,
             opset_version=OPSET,
             dynamo=True,
             external_data=False,
-            dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
+            dynamic_shapes=tuple({0: batch_dim} for _ in arrays),
         )
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     with torch.no_grad():
-        expected = [t.numpy() for t in model(torch.from_numpy(parity_clips))]
-    got = sess.run(output_names, {card.input.name: parity_clips})
+        expected = [t.numpy() for t in model(*(torch.from_numpy(a) for a in arrays))]
+    got = sess.run(output_names, dict(zip(input_names, arrays, strict=True)))
     diff = max(float(np.max(np.abs(e - g))) for e, g in zip(expected, got, strict=True))
     if not np.isfinite(diff) or diff > card.parity_tolerance:
         onnx_path.unlink(missing_ok=True)

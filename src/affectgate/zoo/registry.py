@@ -53,4 +53,12 @@ def list_archs() -> tuple[ArchEntry, ...]:
 
 def _load_builtins() -> None:
     # Built-ins live in one table: importing the modules registers them.
-    from affectgate.zoo.archs import mobilenet_v2_frame  # noqa: F401
+    from affectgate.zoo.archs import (  # noqa: F401
+        av_fusion,
+        cnn_gru,
+        engagement,
+        mae_dfer,
+        mobilenet_v2_frame,
+        r2plus1d,
+        resnet18_frame,
+    )

@@ -50,7 +50,10 @@ def load_candidate(*, path: Path, name: str | None = None) -> Candidate:
     for spec in card.outputs:
         if spec.name not in outputs:
             raise ModelError(f"card output {spec.name!r} is not an output of {onnx_path} (graph has {list(outputs)})")
+    class_outputs = {o.name for o in card.outputs if o.kind == "discrete_emotion"}
     for out in graph.graph.output:
+        if out.name not in class_outputs:  # va (B, 2), engagement (B, E), ... are not class scores
+            continue
         dims = [d.dim_value for d in out.type.tensor_type.shape.dim]
         if dims and dims[-1] and dims[-1] != len(card.labels):
             raise ModelError(

@@ -42,12 +42,8 @@ class Expression:
 
 
 EXPRESSIONS: dict[str, Expression] = {
-    "happiness": Expression(
-        mouth_curve=1.0, mouth_open=0.3, mouth_width=0.3, eye_open=-0.4, cheek=1.0, teeth=1.0
-    ),
-    "sadness": Expression(
-        mouth_curve=-1.0, mouth_width=-0.05, brow_raise=0.1, brow_inner=1.2, eye_open=-0.25
-    ),
+    "happiness": Expression(mouth_curve=1.0, mouth_open=0.3, mouth_width=0.3, eye_open=-0.4, cheek=1.0, teeth=1.0),
+    "sadness": Expression(mouth_curve=-1.0, mouth_width=-0.05, brow_raise=0.1, brow_inner=1.2, eye_open=-0.25),
     "neutral": Expression(),
     "anger": Expression(
         mouth_curve=-0.15,
@@ -98,7 +94,12 @@ class Subject:
 
 
 def make_subject(
-    *, subject_id: str, skin_tone_group: str, sex: str, age_band: str, rng: np.random.Generator,
+    *,
+    subject_id: str,
+    skin_tone_group: str,
+    sex: str,
+    age_band: str,
+    rng: np.random.Generator,
     min_expressiveness: float = 0.6,
 ) -> Subject:
     """A subject with random geometry; attributes never depend on emotion labels."""
@@ -135,6 +136,14 @@ class FrameKnobs:
     blur: float = 0.0
     occlusion: str | None = None  # "sunglasses" | "mask" | None
     background: Colour = (90, 100, 110)
+    # Engagement signals (defaults leave every frame unchanged): head turn in degrees (+yaw = face turns
+    # towards image right, +pitch = face tilts up), eye-in-head gaze in [-1, 1] (+x = iris towards image
+    # right, +y = up) and eye openness in [0, 1] relative to the expression's eye height (0 = closed).
+    yaw: float = 0.0
+    pitch: float = 0.0
+    gaze_x: float = 0.0
+    gaze_y: float = 0.0
+    eye_openness: float = 1.0
 
 
 def _bezier(p0: np.ndarray, c: np.ndarray, p1: np.ndarray, n: int = 16) -> np.ndarray:
@@ -165,12 +174,55 @@ def _poly(img: np.ndarray, pts: np.ndarray, colour: Colour, thickness: int) -> N
     cv2.polylines(img, [arr], False, colour, thickness, cv2.LINE_AA, _SHIFT)
 
 
-def _ellipse(
-    img: np.ndarray, centre: np.ndarray, axes: tuple[float, float], colour: Colour, thickness: int
-) -> None:
+def _ellipse(img: np.ndarray, centre: np.ndarray, axes: tuple[float, float], colour: Colour, thickness: int) -> None:
     """Anti-aliased, sub-pixel ellipse; ``thickness`` -1 fills it."""
     size = (int(axes[0] * _K), int(axes[1] * _K))
     cv2.ellipse(img, _pt(centre), size, 0, 0, 360, colour, thickness, cv2.LINE_AA, _SHIFT)
+
+
+def _gazing_eye(
+    img: np.ndarray, *, centre: np.ndarray, half_w: float, h: float, knobs: FrameKnobs, line: Colour
+) -> None:
+    """An eye whose iris is offset by the knobs' gaze and whose lids close to ``eye_openness`` (0 = a lid line)."""
+    h_open = h * float(np.clip(knobs.eye_openness, 0.0, 1.0))
+    if h_open < 0.6:  # closed: only the lid line is visible
+        lid = _bezier(centre - (half_w, 0), centre + (0, h * 0.35), centre + (half_w, 0), 10)
+        _poly(img, lid, line, max(1, int(round(h * 0.5))))
+        return
+    iris_r = min(h, half_w * 0.44)
+    offset = np.array([knobs.gaze_x * (half_w - iris_r) * 0.9, -knobs.gaze_y * h * 0.7])
+    layer = img.copy()
+    _ellipse(layer, centre, (half_w, h_open), (235, 235, 235), -1)
+    _ellipse(layer, centre + offset, (iris_r, iris_r), (40, 30, 25), -1)
+    cover = np.zeros(img.shape[:2], dtype=np.uint8)
+    _ellipse(cover, centre, (half_w, h_open), (255, 255, 255), -1)
+    a = cover.astype(np.float32)[:, :, None] / 255.0  # the iris is clipped to the visible eye opening
+    img[:] = np.round(img * (1.0 - a) + layer * a).astype(np.uint8)
+    _ellipse(img, centre, (half_w, h_open), line, 1)
+
+
+def _turn_head(
+    img: np.ndarray, *, centre: tuple[float, float], axes: tuple[float, float], yaw: float, pitch: float
+) -> np.ndarray:
+    """Rotate the face's texture on an ellipsoid by ``yaw``/``pitch`` degrees, the outline kept.
+
+    Features shift towards the turn and foreshorten near the rim; surface that was out of view is
+    filled from the rim (skin).
+    """
+    size = img.shape[0]
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    u, v = (xs - centre[0]) / axes[0], (ys - centre[1]) / axes[1]
+    inside = u * u + v * v < 0.94
+    w = np.sqrt(np.clip(1.0 - u * u - v * v, 0.0, None))
+    ps, pc = np.sin(np.radians(pitch)), np.cos(np.radians(pitch))
+    ys_, yc = np.sin(np.radians(yaw)), np.cos(np.radians(yaw))
+    v1, w1 = v * pc + w * ps, -v * ps + w * pc  # undo the pitch (image y points down, +pitch = up)
+    u0, w0 = u * yc - w1 * ys_, u * ys_ + w1 * yc  # undo the yaw
+    norm = np.sqrt(u0 * u0 + v1 * v1)
+    shrink = np.where((w0 < 0) | (norm > 0.95), 0.95 / np.maximum(norm, 1e-6), 1.0)
+    map_x = np.where(inside, centre[0] + u0 * shrink * axes[0], xs).astype(np.float32)
+    map_y = np.where(inside, centre[1] + v1 * shrink * axes[1], ys).astype(np.float32)
+    return cv2.remap(img, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def render_face(
@@ -197,14 +249,20 @@ def render_face(
         _ellipse(mask, np.array([cx, cy - fb * 0.15]), (fa * 1.12, hair_h), (255, 255, 255), -1)
     _ellipse(img, np.array([cx, cy]), (fa, fb), subject.skin, -1)
     _ellipse(mask, np.array([cx, cy]), (fa, fb), (255, 255, 255), -1)
-    dark: Colour = (int(subject.skin[0] * 0.45), int(subject.skin[1] * 0.45), int(subject.skin[2] * 0.45))
-    line_col = (25, 25, 30) if subject.skin_tone_group != "tone_c" else (15, 15, 18)
+    # Feature colours keep a clear contrast against every skin tone, so that with the bias knobs off
+    # each group's expressions are equally visible (the knobs, not the palette, inject bias).
+    shade = 0.45 if subject.skin_tone_group != "tone_c" else 0.25
+    dark: Colour = (int(subject.skin[0] * shade), int(subject.skin[1] * shade), int(subject.skin[2] * shade))
+    line_col = (25, 25, 30) if subject.skin_tone_group != "tone_c" else (8, 8, 10)
     # eyes
     eye_y = cy - s * 0.08
     eye_open = 1.0 + expr.eye_open * k
     for side in (-1, 1):
         ex = cx + side * s * subject.eye_dx
         h = max(0.6, s * 0.028 * eye_open)
+        if knobs.gaze_x or knobs.gaze_y or knobs.eye_openness != 1.0:
+            _gazing_eye(img, centre=np.array([ex, eye_y]), half_w=s * 0.05, h=h, knobs=knobs, line=dark)
+            continue
         _ellipse(img, np.array([ex, eye_y]), (s * 0.05, h), (235, 235, 235), -1)
         r = min(h, s * 0.022)
         _ellipse(img, np.array([ex, eye_y]), (r, r), (40, 30, 25), -1)  # iris
@@ -239,9 +297,7 @@ def render_face(
             y = cy - fb * 0.62 + j * s * 0.025
             _poly(
                 img,
-                _bezier(
-                    np.array([cx - fa * 0.45, y]), np.array([cx, y - s * 0.01]), np.array([cx + fa * 0.45, y])
-                ),
+                _bezier(np.array([cx - fa * 0.45, y]), np.array([cx, y - s * 0.01]), np.array([cx + fa * 0.45, y])),
                 dark,
                 1,
             )
@@ -261,7 +317,7 @@ def render_face(
     right = np.array([cx + half_w, my - curve + asym * 0.3])
     upper = _lip(left, my - s * 0.035 * expr.upper_lip * k - s * 0.03 * open_ + curve * 0.35, right)
     lower = _lip(right, my + s * 0.09 * open_ + curve * 0.55 + s * 0.004, left)
-    lips = (60, 60, 150) if subject.skin_tone_group != "tone_c" else (36, 30, 125)
+    lips = (60, 60, 150) if subject.skin_tone_group != "tone_c" else (22, 18, 62)
     gap = float(np.max(lower[::-1, 1] - upper[:, 1]))
     if gap > s * 0.015:
         poly = np.round(np.concatenate([upper, lower]) * _K).astype(np.int32)
@@ -286,6 +342,8 @@ def render_face(
         )
     elif knobs.occlusion == "mask":
         _ellipse(img, np.array([cx, my]), (fa * 0.8, s * 0.12), (225, 220, 215), -1)
+    if knobs.yaw or knobs.pitch:
+        img = _turn_head(img, centre=(cx, cy), axes=(fa, fb), yaw=knobs.yaw, pitch=knobs.pitch)
     # pose
     m = cv2.getRotationMatrix2D((cx, cy), knobs.angle, knobs.scale)
     m[:, 2] += (knobs.dx * s, knobs.dy * s)

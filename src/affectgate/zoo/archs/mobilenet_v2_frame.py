@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from affectgate.zoo.archs.per_frame import PerFrameClassifier
 from affectgate.zoo.registry import register_model
 
 
@@ -45,14 +46,22 @@ def _width(c: int, mult: float) -> int:
     return max(8, int(round(c * mult / 8)) * 8)
 
 
-class MobileNetV2Frame(nn.Module):
+class MobileNetV2Frame(PerFrameClassifier):
     """MobileNetV2 trunk applied per frame, logits averaged over time."""
 
     # (expand, channels, repeats, stride): MobileNetV2's table, shortened for small inputs.
     CONFIG = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 3, 2), (6, 96, 2, 1), (6, 160, 1, 2))
 
-    def __init__(self, *, num_classes: int, width: float = 0.5, dropout: float = 0.2) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        width: float = 0.5,
+        dropout: float = 0.2,
+        temporal: str = "mean",
+        ema_alpha: float = 0.3,
+    ) -> None:
+        super().__init__(temporal=temporal, ema_alpha=ema_alpha)
         cin = _width(32, width)
         layers: list[nn.Module] = [_conv_bn(3, cin, k=3, s=2)]
         for expand, c, n, s in self.CONFIG:
@@ -71,20 +80,16 @@ class MobileNetV2Frame(nn.Module):
                 nn.init.normal_(m.weight, 0, 0.01)
                 nn.init.zeros_(m.bias)
 
-    def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-frame logits ``(B, T, K)`` of a clip batch ``(B, T, 3, H, W)``."""
-        b, t = x.shape[0], x.shape[1]
-        f = self.features(x.reshape(b * t, *x.shape[2:]))
-        f = f.mean(dim=(2, 3))
-        return self.head(f).reshape(b, t, -1)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Clip probabilities ``(B, K)`` (softmax of time-averaged logits) and frame logits ``(B, T, K)``."""
-        frame = self.frame_logits(x)
-        return torch.softmax(frame.mean(dim=1), dim=-1), frame
+    def embed(self, frames: torch.Tensor) -> torch.Tensor:
+        """Global-average-pooled MobileNetV2 features ``(N, C)`` of frames ``(N, 3, H, W)``."""
+        return self.features(frames).mean(dim=(2, 3))
 
 
 @register_model("mobilenet_v2_frame", technique="2d_cnn_per_frame")
-def build(*, num_classes: int, width: float = 0.5, dropout: float = 0.2) -> nn.Module:
-    """MobileNetV2-style per-frame CNN with temporal averaging."""
-    return MobileNetV2Frame(num_classes=num_classes, width=width, dropout=dropout)
+def build(
+    *, num_classes: int, width: float = 0.5, dropout: float = 0.2, temporal: str = "mean", ema_alpha: float = 0.3
+) -> nn.Module:
+    """MobileNetV2-style per-frame CNN with temporal averaging (``temporal: mean``) or EMA smoothing (``ema``)."""
+    return MobileNetV2Frame(
+        num_classes=num_classes, width=width, dropout=dropout, temporal=temporal, ema_alpha=ema_alpha
+    )
