@@ -280,13 +280,20 @@ def run_gate_command(
 
 
 def print_results(results: list[GateResult], *, settings: Settings) -> None:
-    """The summary table: context, verdict, alias, key metrics, reasons citing rule ids and articles."""
+    """The summary table (context, verdict, alias, key metrics, rule ids with articles), then each reason in full."""
     if any(r.synthetic_data for r in results):
         console.print(f"[bold yellow]{SYNTHETIC_NOTICE}[/]")
-    table = Table("context", "verdict", "alias", "WAR", "UAR", "max group gap", "reasons", show_lines=True)
+    table = Table(
+        "context", "verdict", "alias", "WAR", "UAR", "group gap (95% CI)", "rules that fired", show_lines=True
+    )
 
     def fmt(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.3f}"
+
+    def gap(r: GateResult) -> str:
+        lo, hi = r.metrics.get("fairness.accuracy_max_gap.ci_low"), r.metrics.get("fairness.accuracy_max_gap.ci_high")
+        ci = f" ({fmt(lo)}-{fmt(hi)})" if lo is not None and hi is not None else ""
+        return fmt(r.metrics.get("fairness.accuracy_max_gap")) + ci
 
     for r in results:
         style = {"allow": "green", "block": "red"}.get(r.verdict, "yellow")
@@ -301,10 +308,15 @@ def print_results(results: list[GateResult], *, settings: Settings) -> None:
             alias,
             fmt(r.metrics.get("war")),
             fmt(r.metrics.get("uar")),
-            fmt(r.metrics.get("fairness.accuracy_max_gap")),
-            "\n".join(r.reasons) or "all rules pass",
+            gap(r),
+            "\n".join(r.reason_rules) or "all rules pass",
         )
     console.print(table)
+    for r in results:
+        if r.reasons:
+            console.print(f"[bold]{r.context_id}[/] ({r.verdict}), why:")
+            for reason in r.reasons:
+                console.print(f"  - {reason}", soft_wrap=False)
     console.print(f"MLflow store: {settings.tracking_uri}")
     console.print(f"audit log:    {settings.audit_path}  (verify: affectgate audit verify)")
 
@@ -369,50 +381,68 @@ def audit_tail(n: Annotated[int, typer.Option("-n", help="Number of events.")] =
 
 
 # -- demo ----------------------------------------------------------------------------------------
-@app.command("demo")
-def demo(
-    tiny: Annotated[bool, typer.Option(help="Tiny data and training (for a quick smoke run).")] = False,
-    plain: Annotated[bool, typer.Option(help="Run the gate without Prefect.")] = False,
-) -> None:
-    """The main job on embedded defaults: synthesize data, train + export, gate for several contexts."""
+def _demo_phase(settings: Settings, *, tiny: bool, out: Path, plain: bool, tag: str) -> list[GateResult]:
+    """One candidate through the whole job: synthesize, train, export, gate for the demo contexts."""
     from affectgate.zoo.build import export_zoo_model, train_zoo_model
 
+    console.rule(f"{tag}1/4 synthetic data (DFEW layout{', tiny, bias and drift knobs off' if tiny else ''})")
+    root = _synth(settings, None, settings.seed, tiny)
+    console.rule(f"{tag}2/4 train {DEMO_ARCH} on the train split of fold 1")
+    res = train_zoo_model(
+        project_root=settings.project_root,
+        arch=DEMO_ARCH,
+        data=root,
+        fold=1,
+        out=out,
+        seed=settings.seed,
+        threads=settings.ort_threads,
+        config=TINY_TRAIN_CONFIG if tiny else None,
+        console=console,
+    )
+    console.print(f"trained in {res.seconds:.1f}s")
+    console.rule(f"{tag}3/4 export to ONNX (parity vs torch)")
+    exp = export_zoo_model(project_root=settings.project_root, arch=DEMO_ARCH, out=out, seed=settings.seed)
+    console.print(f"{exp.onnx_path}: parity max abs diff {exp.parity_max_abs_diff:.2e}, sha256 {exp.sha256[:16]}…")
+    console.rule(f"{tag}4/4 release gate" + ("" if plain else " (Prefect flow)"))
+    results = run_gate_command(
+        settings=settings,
+        model=str(out),
+        contexts=list(DEMO_CONTEXTS),
+        data=str(root),
+        fold=1,
+        suite="release",
+        as_of=None,
+        plain=plain,
+    )
+    print_results(results, settings=settings)
+    return results
+
+
+@app.command("demo")
+def demo(
+    tiny: Annotated[bool, typer.Option(help="Only part B: the tiny balanced set (about 2 minutes).")] = False,
+    plain: Annotated[bool, typer.Option(help="Run the gate without Prefect.")] = False,
+) -> None:
+    """The main job on embedded defaults: synthesize data, train + export, gate for several contexts.
+
+    Part A trains on the demo-size set whose bias knobs under-represent one skin-tone group and lower
+    its image quality (and whose last quarter drifts): the gate measures what that does to fairness.
+    Part B trains on a tiny set with those knobs off: a candidate that can pass on its measured numbers.
+    """
     settings = get_settings()
     started = time.perf_counter()
     try:
-        console.rule("1/4 synthetic data (DFEW layout)")
-        root = _synth(settings, None, settings.seed, tiny)
-        console.rule(f"2/4 train {DEMO_ARCH} on the train split of fold 1")
-        out = settings.models_dir / DEMO_ARCH
-        res = train_zoo_model(
-            project_root=settings.project_root,
-            arch=DEMO_ARCH,
-            data=root,
-            fold=1,
-            out=out,
-            seed=settings.seed,
-            threads=settings.ort_threads,
-            config=TINY_TRAIN_CONFIG if tiny else None,
-            console=console,
-        )
-        console.print(f"trained in {res.seconds:.1f}s")
-        console.rule("3/4 export to ONNX (parity vs torch)")
-        exp = export_zoo_model(project_root=settings.project_root, arch=DEMO_ARCH, out=out, seed=settings.seed)
-        console.print(f"{exp.onnx_path}: parity max abs diff {exp.parity_max_abs_diff:.2e}, sha256 {exp.sha256[:16]}…")
-        console.rule("4/4 release gate (Prefect flow)" if not plain else "4/4 release gate")
-        results = run_gate_command(
-            settings=settings,
-            model=str(out),
-            contexts=list(DEMO_CONTEXTS),
-            data=str(root),
-            fold=1,
-            suite="release",
-            as_of=None,
+        if not tiny:
+            _demo_phase(settings, tiny=False, out=settings.models_dir / DEMO_ARCH, plain=plain, tag="A ")
+        _demo_phase(
+            settings,
+            tiny=True,
+            out=settings.models_dir / f"{DEMO_ARCH}_balanced",
             plain=plain,
+            tag="" if tiny else "B ",
         )
     except AffectgateError as exc:
         raise _fail(exc) from None
-    print_results(results, settings=settings)
     from affectgate.pipeline import audit_log
 
     chain = audit_log(settings).verify()

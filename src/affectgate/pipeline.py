@@ -84,6 +84,7 @@ class GateResult:
     alias_holder: str | None
     reasons: tuple[str, ...]
     metrics: dict[str, float | None] = field(default_factory=dict)
+    reason_rules: tuple[str, ...] = ()  # "rule_id [article]" of each reason, in the same order
     synthetic_data: bool = False
 
     @property
@@ -287,6 +288,9 @@ def apply_decision(*, settings: Settings, evaluation: Evaluation, decision: Poli
     metrics = {
         name: (m.value if (m := report.metric(name)) else None) for name in ("war", "uar", "fairness.accuracy_max_gap")
     }
+    gap = report.metric("fairness.accuracy_max_gap")
+    metrics["fairness.accuracy_max_gap.ci_low"] = gap.ci_low if gap else None
+    metrics["fairness.accuracy_max_gap.ci_high"] = gap.ci_high if gap else None
     return GateResult(
         context_id=decision.context_id,
         verdict=decision.verdict,
@@ -295,6 +299,7 @@ def apply_decision(*, settings: Settings, evaluation: Evaluation, decision: Poli
         version=version.version,
         alias_holder=holder,
         reasons=tuple(f"{o.rule_id} [{o.article}]: {o.message}" for o in decision.reasons),
+        reason_rules=tuple(f"{o.rule_id} [{o.article}]" for o in decision.reasons),
         metrics=metrics,
         synthetic_data=report.synthetic_data,
     )
