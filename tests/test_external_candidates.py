@@ -118,7 +118,7 @@ def test_label_file_with_tie_strict_and_lenient(crema, tmp_path):
     fair = run_evaluator(
         name="fairness",
         predictions=lenient.predictions,
-        params={"attributes": ["race", "sex"], "gated_attributes": ["race"], "min_group_size": 1},
+        params={"attributes": ["race", "sex"], "gated_attributes": ["race"], "min_group_size": 1, "min_group_subjects": 1},
     )
     assert fair.status == "ok", fair.error
 

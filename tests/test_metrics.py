@@ -143,6 +143,36 @@ def test_fairness_counts_gated_groups_too_small_to_judge():
     assert values[("accuracy", "skin_tone_group=tone_c")] == 1.0  # reported, not judged
 
 
+def test_fairness_group_of_one_subject_is_too_small_whatever_its_clip_count():
+    """80 clips of ONE person are not evidence about a group: below min_group_subjects it is not judged."""
+    rng = np.random.default_rng(3)
+    group = np.array(["tone_a"] * 100 + ["tone_b"] * 100 + ["tone_c"] * 80)
+    subject = np.array([f"a{i % 10}" for i in range(100)] + [f"b{i % 10}" for i in range(100)] + ["c0"] * 80)
+    y_true = rng.choice(CANONICAL_EMOTIONS, size=len(group))
+    y_pred = np.where(group == "tone_c", rng.choice(CANONICAL_EMOTIONS, size=len(group)), y_true)
+    frame = _frame(
+        y_true, y_pred, skin_tone_group=group, subject_id=subject, sex=["male"] * 280, age_band=["30-44"] * 280
+    )
+    params = {
+        "attributes": ["skin_tone_group"],
+        "min_group_size": 5,
+        "min_group_subjects": 3,
+        "bootstrap_resamples": 50,
+    }
+    values = {
+        (m.name, m.group): m.value
+        for m in run_evaluator(name="fairness", predictions=frame, params=params).measurements
+    }
+    assert values[("fairness.small_groups", None)] == 1
+    assert values[("fairness.accuracy_max_gap", None)] == 0.0  # tone_a vs tone_b only
+    params["min_group_subjects"] = 1
+    values = {
+        (m.name, m.group): m.value
+        for m in run_evaluator(name="fairness", predictions=frame, params=params).measurements
+    }
+    assert values[("fairness.small_groups", None)] == 0 and values[("fairness.accuracy_max_gap", None)] > 0.5
+
+
 def test_fairness_bootstrap_resamples_subjects_not_clips():
     """With all clips of a subject identical, the subject bootstrap CI is wider than a clip bootstrap would be."""
     from affectgate.evaluators.fairness import bootstrap_gap_ci

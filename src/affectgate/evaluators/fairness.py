@@ -1,6 +1,8 @@
 """Fairness with Fairlearn's MetricFrame: accuracy and UAR per group, max gap and min ratio per attribute.
 
-Groups smaller than ``min_group_size`` are reported but excluded from the gap (too small to judge);
+Groups with fewer than ``min_group_size`` clips or fewer than ``min_group_subjects`` distinct subjects
+(one person's clips are not independent evidence about a group) are reported but excluded from the
+gap (too small to judge);
 ``fairness.small_groups`` counts such groups of the gated attributes, so the policy can call the
 finding inconclusive. Every gap carries a bootstrap confidence interval resampled by subject (clips
 of one person are not independent). ``fairness.accuracy_max_gap`` is the largest gap over the
@@ -78,6 +80,7 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
     attributes = tuple(params.get("attributes") or DEFAULT_ATTRIBUTES)
     gated = tuple(params.get("gated_attributes") or DEFAULT_GATED)
     min_size = int(params.get("min_group_size", 5))
+    min_subjects = int(params.get("min_group_subjects", 3))
     resamples = int(params.get("bootstrap_resamples", 500))
     seed = int(params.get("seed", 0))
     missing = [a for a in (*attributes, *gated) if a not in predictions.columns]
@@ -105,9 +108,11 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
             sensitive_features=groups.rename(attr),
         )
         by_group = frame.by_group
-        judged = by_group[by_group["n"] >= min_size]
+        n_subjects = pd.Series(subjects, index=groups.index).groupby(groups).nunique()
+        big_enough = (by_group["n"] >= min_size) & (n_subjects.reindex(by_group.index).fillna(0) >= min_subjects)
+        judged = by_group[big_enough]
         if attr in gated:
-            small_groups += int((by_group["n"] < min_size).sum())
+            small_groups += int((~big_enough).sum())
         for group, row in by_group.iterrows():
             for metric in ("accuracy", "uar"):
                 measurements.append(
@@ -142,7 +147,8 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
                 name=f"fairness.accuracy_max_gap.{attr}",
                 value=None if np.isnan(gap) else gap,
                 higher_is_better=False,
-                averaging=f"max - min accuracy over groups with n >= {min_size}; 95% CI: subject bootstrap",
+                averaging=f"max - min accuracy over groups with n >= {min_size} clips and >= {min_subjects} subjects; "
+                "95% CI: subject bootstrap",
                 n=int(judged["n"].sum()),
                 ci_low=ci_low,
                 ci_high=ci_high,
@@ -151,7 +157,7 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
                 name=f"fairness.accuracy_min_ratio.{attr}",
                 value=None if np.isnan(ratio) else ratio,
                 higher_is_better=True,
-                averaging=f"min / max accuracy over groups with n >= {min_size}",
+                averaging=f"min / max accuracy over groups with n >= {min_size} clips and >= {min_subjects} subjects",
                 n=int(judged["n"].sum()),
             ),
         ]
@@ -161,8 +167,8 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
                 overall_gap, worst_attr = gap, attr
     if overall_gap < 0:
         raise ValueError(
-            f"no gated attribute ({', '.join(gated)}) has two groups of at least {min_size} clips; "
-            "fairness cannot be judged"
+            f"no gated attribute ({', '.join(gated)}) has two groups of at least {min_size} clips and "
+            f"{min_subjects} subjects; fairness cannot be judged"
         )
     complete = all(lo is not None and hi is not None for lo, hi in gated_cis)
     measurements += [
@@ -180,7 +186,8 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
             name="fairness.small_groups",
             value=float(small_groups),
             higher_is_better=False,
-            averaging=f"groups of the gated attributes with fewer than {min_size} clips (excluded from the gap)",
+            averaging=f"groups of the gated attributes with fewer than {min_size} clips or {min_subjects} subjects "
+            "(excluded from the gap)",
             n=len(predictions),
         ),
     ]
@@ -192,6 +199,7 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
             "attributes": list(attributes),
             "gated_attributes": list(gated),
             "min_group_size": min_size,
+            "min_group_subjects": min_subjects,
             "bootstrap_resamples": resamples,
             "seed": seed,
         },
