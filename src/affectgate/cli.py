@@ -13,8 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from affectgate import __version__
+from affectgate.datasets import cli as data_cli
 from affectgate.errors import AffectgateError
 from affectgate.pipeline import EXIT_ERROR, SYNTHETIC_NOTICE, GateResult, combined_exit_code
+from affectgate.policy import cli as policy_cli
 from affectgate.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -29,6 +31,8 @@ audit_app = typer.Typer(help="Audit log: verify the hash chain, show events.", n
 app.add_typer(data_app, name="data")
 app.add_typer(zoo_app, name="zoo")
 app.add_typer(audit_app, name="audit")
+app.add_typer(policy_cli.app, name="policy")
+data_cli.register(data_app)
 
 # Wide output when piped (CI logs, `make demo | tee`): rich would otherwise squeeze tables to 80 columns.
 _WIDTH = None if sys.stdout.isatty() else 160

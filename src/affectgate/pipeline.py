@@ -26,7 +26,7 @@ from affectgate.datasets.dfew import DFEWSplit, is_synthetic, load_dfew_split
 from affectgate.datasets.digest import dir_digest
 from affectgate.datasets.paths import is_outside
 from affectgate.errors import AffectgateError, DataError
-from affectgate.evaluators import Suite, load_suite, run_evaluator
+from affectgate.evaluators import ModelInputs, Suite, load_suite, run_evaluator
 from affectgate.inference import predict_split, write_predictions
 from affectgate.policy import decide, load_context, load_packs
 from affectgate.policy.loader import PolicyPack
@@ -178,8 +178,12 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
         candidate=cand, split=inputs.split, batch_size=settings.batch_size, threads=settings.ort_threads
     )
     predictions_path = write_predictions(predictions=out.predictions, path=run_dir / "predictions.parquet")
+    model_inputs = ModelInputs(
+        candidate=cand, split=inputs.split, threads=settings.ort_threads, batch_size=settings.batch_size
+    )
     results: list[EvalResult] = [
-        run_evaluator(name=e.name, predictions=out.predictions, params=e.params) for e in suite.evaluators
+        run_evaluator(name=e.name, predictions=out.predictions, params=e.params, model=model_inputs)
+        for e in suite.evaluators
     ]
     report = EvalReport(
         run_id=run_id,

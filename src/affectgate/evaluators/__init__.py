@@ -2,8 +2,10 @@
 
 from affectgate.evaluators.registry import (
     EvaluatorFn,
+    ModelInputs,
     get_evaluator,
     list_evaluators,
+    needs_model,
     register_evaluator,
     run_evaluator,
 )
@@ -11,10 +13,12 @@ from affectgate.evaluators.suite import Suite, SuiteEntry, load_suite
 
 __all__ = [
     "EvaluatorFn",
+    "ModelInputs",
     "Suite",
     "SuiteEntry",
     "get_evaluator",
     "list_evaluators",
+    "needs_model",
     "load_suite",
     "register_evaluator",
     "run_evaluator",
