@@ -20,6 +20,13 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e '.[dev]'
 	touch $(STAMP) $@
 
+# onnxruntime-web for the browser latency target (npm registry; the lock file pins it). Skipped without npm.
+BROWSER_DIR := src/affectgate/targets/browser
+BROWSER_STAMP := $(BROWSER_DIR)/node_modules/.package-lock.json
+$(BROWSER_STAMP): $(BROWSER_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then cd $(BROWSER_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the browser latency target will be skipped"; fi
+
 install: $(STAMP)
 install-dev: $(DEV_STAMP)
 
@@ -28,7 +35,7 @@ demo: $(STAMP)
 	$(BIN)/affectgate demo
 
 ## make test: install dev extras and run the test suite
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) $(BROWSER_STAMP)
 	$(BIN)/python -m pytest -q
 
 ## make dashboard: the compliance officer's Streamlit app over the workspace

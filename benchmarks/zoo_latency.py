@@ -16,7 +16,6 @@ import argparse
 import json
 import re
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from affectgate.errors import AffectgateError
+from affectgate.targets.harness import timings
 from affectgate.zoo.build import example_inputs
 from affectgate.zoo.card import apply_config, zoo_card
 from affectgate.zoo.export import export_onnx
@@ -35,18 +35,6 @@ from affectgate.zoo.registry import list_archs
 from affectgate.zoo.train import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def timings(fn: Callable[[], object], *, warmup: int, repeats: int) -> np.ndarray:
-    """Wall times of ``repeats`` calls of ``fn`` in milliseconds, after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    out = np.empty(repeats)
-    for i in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out[i] = (time.perf_counter() - start) * 1e3
-    return out
 
 
 def measure(

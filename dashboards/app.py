@@ -1,74 +1,46 @@
-"""Compliance officer's overview (Streamlit). Reads the workspace only; run `make demo` first.
+"""affectgate — the compliance officer's dashboard (Streamlit multipage app). Start with `make dashboard`.
 
-Start with `make dashboard`. The full multipage app (roles, review queue, export) is tracked in the
-dashboard issue; this page is the foundation's overview.
+Reads the workspace only (run folders, MLflow registry, audit log); the one write is a compliance
+officer's sign-off on the Review queue page, which goes through :func:`affectgate.review.sign_off`.
+Login: streamlit-authenticator over a bcrypt-hashed credentials file (AFFECTGATE_DASHBOARD_CREDENTIALS,
+demo users by default) or Streamlit's OIDC login (AFFECTGATE_DASHBOARD_AUTH=oidc). See docs/dashboard.md.
 """
 
 from __future__ import annotations
 
-import pandas as pd
+import sys
+from pathlib import Path
+
 import streamlit as st
 
-from affectgate.pipeline import SYNTHETIC_NOTICE, audit_log, registry
-from affectgate.settings import get_settings
-from affectgate.store import latest_decisions, list_runs
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
 
-st.set_page_config(page_title="affectgate — overview", layout="wide")
-st.title("affectgate — release overview")
-settings = get_settings()
+import common  # noqa: E402 - needs the folder on sys.path first
 
-runs = list_runs(settings=settings)
-if not runs:
-    st.info("No evaluation runs in this workspace yet. Run `make demo` (or `affectgate gate ...`) first.")
+st.set_page_config(page_title="affectgate", layout="wide")
+
+settings = common.settings()
+try:
+    user = common.login(settings)
+except common.AuthConfigError as exc:
+    st.error(exc.what)
+    st.info(exc.fix)
     st.stop()
+if user is None:
+    st.stop()
+st.session_state["affectgate_user"] = user
 
-if any(r.report.synthetic_data for r in runs):
-    st.warning(SYNTHETIC_NOTICE)
-
-chain = audit_log(settings).verify()
-if chain.ok:
-    st.success(f"Audit chain verified: {chain.n_events} events.")
-else:
-    st.error(f"Audit chain BROKEN at event {chain.first_bad_seq}: {chain.problems[0].message}")
-
-st.header("Deployment contexts")
-reg = registry(settings)
-rows = []
-for ctx_id, (run, decision) in sorted(latest_decisions(settings=settings).items()):
-    holder = reg.alias_version(name=run.report.candidate, context_id=ctx_id)
-    uar = run.report.metric("uar")
-    gap = run.report.metric("fairness.accuracy_max_gap")
-    rows.append(
-        {
-            "context": ctx_id,
-            "latest verdict": decision.verdict,
-            "model": run.report.candidate,
-            "alias holder": f"v{holder}" if holder else "none",
-            "UAR": None if uar is None else round(uar.value or 0, 3),
-            "max group gap": None if gap is None else round(gap.value or 0, 3),
-            "reasons": "; ".join(f"{o.rule_id} ({o.article})" for o in decision.reasons) or "all rules pass",
-            "decided as of": decision.as_of.isoformat(),
-        }
-    )
-st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
-
-st.header("Rule outcomes")
-for ctx_id, (_run, decision) in sorted(latest_decisions(settings=settings).items()):
-    with st.expander(f"{ctx_id}: {decision.verdict}"):
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "rule": o.rule_id,
-                        "article": o.article,
-                        "status": o.status,
-                        "severity": o.severity,
-                        "effective from": o.effective_from.isoformat(),
-                        "message": o.message,
-                    }
-                    for o in decision.outcomes
-                ]
-            ),
-            hide_index=True,
-            use_container_width=True,
-        )
+PAGES = HERE / "pages"
+pages = [
+    st.Page(PAGES / "overview.py", title="Overview", icon=":material/home:", default=True),
+    st.Page(PAGES / "candidates.py", title="Candidates", icon=":material/leaderboard:"),
+    st.Page(PAGES / "fairness.py", title="Fairness", icon=":material/balance:"),
+    st.Page(PAGES / "drift.py", title="Drift", icon=":material/trending_up:"),
+    st.Page(PAGES / "policy.py", title="Policy", icon=":material/gavel:"),
+    st.Page(PAGES / "review.py", title="Review queue", icon=":material/rate_review:"),
+    st.Page(PAGES / "audit.py", title="Audit trail", icon=":material/link:"),
+    st.Page(PAGES / "export.py", title="Export", icon=":material/description:"),
+]
+st.navigation(pages).run()

@@ -223,3 +223,30 @@ def test_read_clips_of_no_samples_is_empty() -> None:
     """Reading an empty sample list gives an empty batch of the requested shape."""
     empty: tuple[DFEWSample, ...] = ()
     assert read_clips(samples=empty, frames=4, size=8).shape == (0, 4, 8, 8, 3)
+
+
+def test_clip_cache_returns_the_same_pixels_and_sees_changed_frames(tmp_path):
+    """The decoded-clip cache gives identical arrays, and a rewritten frame file is decoded again (new key)."""
+    import os
+
+    import cv2
+    import numpy as np
+
+    from affectgate.datasets.dfew import clip_cache_key, read_clip, read_clip_cached
+
+    folder = tmp_path / "00001"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(1, 5):
+        cv2.imwrite(str(folder / f"00001_{i}.jpg"), rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
+    cache = tmp_path / "cache"
+    first = read_clip_cached(frame_dir=folder, frames=4, size=8, cache=cache)
+    assert np.array_equal(first, read_clip(frame_dir=folder, frames=4, size=8))
+    assert len(list(cache.glob("*.npy"))) == 1
+    assert np.array_equal(read_clip_cached(frame_dir=folder, frames=4, size=8, cache=cache), first)
+    key = clip_cache_key(frame_dir=folder, frames=4, size=8)
+    cv2.imwrite(str(folder / "00001_2.jpg"), np.zeros((16, 16, 3), dtype=np.uint8))
+    os.utime(folder / "00001_2.jpg", ns=(1, 1))  # a different mtime even within the clock's resolution
+    assert clip_cache_key(frame_dir=folder, frames=4, size=8) != key
+    again = read_clip_cached(frame_dir=folder, frames=4, size=8, cache=cache)
+    assert np.array_equal(again, read_clip(frame_dir=folder, frames=4, size=8)) and not np.array_equal(again, first)

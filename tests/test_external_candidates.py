@@ -106,7 +106,7 @@ def test_label_file_with_tie_strict_and_lenient(crema, tmp_path):
     for col in ("sample_id", "target", "pred", "confidence", "subject_id", "race", "sex", "age_band"):
         assert col in frame.columns
     acc = run_evaluator(name="accuracy", predictions=frame, params={})
-    assert acc.status == "ok"
+    assert acc.status == "ok", acc.error
     war = next(m for m in acc.measurements if m.name == "war")
     assert war.value == pytest.approx(2 / 4) and war.n == 4  # the tie is counted, and counted wrong
     lenient = load_predictions_file(
@@ -118,7 +118,12 @@ def test_label_file_with_tie_strict_and_lenient(crema, tmp_path):
     fair = run_evaluator(
         name="fairness",
         predictions=lenient.predictions,
-        params={"attributes": ["race", "sex"], "gated_attributes": ["race"], "min_group_size": 1, "min_group_subjects": 1},
+        params={
+            "attributes": ["race", "sex"],
+            "gated_attributes": ["race"],
+            "min_group_size": 1,
+            "min_group_subjects": 1,
+        },
     )
     assert fair.status == "ok", fair.error
 

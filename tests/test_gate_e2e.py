@@ -126,6 +126,29 @@ def test_out_of_range_label_is_exit_3(built):
 
 
 @pytest.mark.e2e
+def test_failing_data_validation_blocks_the_gate_and_is_audited(built):
+    """A clip whose group attribute is missing fails the Great Expectations suite: exit 3, nothing evaluated."""
+    data = _copy_data(built, "missing_group")
+    meta = data / "metadata.csv"
+    header, *rows = meta.read_text().splitlines()
+    col = header.split(",").index("skin_tone_group")
+    csv = next((data / "EmoLabel_DataSplit").glob("test*/set_1.csv"))
+    clip = csv.read_text().splitlines()[1].split(",")[0]
+    for i, row in enumerate(rows):
+        cells = row.split(",")
+        if cells[0].zfill(5) == clip:
+            cells[col] = ""
+            rows[i] = ",".join(cells)
+    meta.write_text("\n".join([header, *rows]) + "\n")
+    n_runs = len(list(built.settings.runs_dir.glob("*")))
+    res = _gate(built, "--model", str(built.model), "--context", "eu-telehealth", "--data", str(data))
+    assert res.exit_code == 3 and "data validation failed" in res.output and "skin_tone_group" in res.output
+    assert len(list(built.settings.runs_dir.glob("*"))) == n_runs  # nothing evaluated
+    last = audit_log(built.settings).events()[-1]
+    assert last.action == "gate.error" and "data validation failed" in last.payload["error"]
+
+
+@pytest.mark.e2e
 def test_data_outside_root_is_exit_3(built, tmp_path):
     """A dataset path outside the data root is refused with exit 3."""
     res = _gate(built, "--model", str(built.model), "--context", "eu-telehealth", "--data", str(tmp_path))

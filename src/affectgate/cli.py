@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +26,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-data_app = typer.Typer(help="Datasets: generate synthetic demo data.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Datasets: generate synthetic sets, validate a dataset (Great Expectations), show DVC versions.",
+    no_args_is_help=True,
+)
 zoo_app = typer.Typer(help="Model zoo: list, cards, train, export and quantise architectures.", no_args_is_help=True)
 audit_app = typer.Typer(help="Audit log: verify the hash chain, show events.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -113,17 +117,48 @@ def tiny_synth_config(*, seed: int = 0):  # noqa: ANN201 - returns SynthConfig (
     )
 
 
+SYNTH_LAYOUTS = ("dfew", "affwild2", "ravdess", "manifest", "engagement")
+
+
+def _synth_other(settings: Settings, layout: str, out: Path | None, seed: int) -> Path:
+    """The non-DFEW synthetic layouts (small by default), each marked synthetic in its datasheet."""
+    from affectgate.datasets import synth
+    from affectgate.datasets.synth.engagement import EngagementConfig, generate_engagement
+
+    root = settings.resolve(out) if out is not None else settings.data_dir / f"synth_{layout}"
+    if layout == "affwild2":
+        aw = synth.generate_affwild2(root=root, config=synth.AffWild2SynthConfig(seed=seed))
+        what = f"{len(aw.videos)} videos ({aw.n_lines} annotated frame lines, {aw.missing_frames} without an image)"
+    elif layout == "ravdess":
+        rv = synth.generate_ravdess(root=root, config=synth.AVSynthConfig(seed=seed))
+        what = f"{rv.n_recordings} audio-visual recordings of {rv.n_actors} actors"
+    elif layout == "manifest":
+        mf = synth.generate_manifest_set(root=root, config=synth.ManifestSynthConfig(seed=seed))
+        what = f"{mf.n_clips} clips of {mf.n_subjects} subjects with a manifest and datasheet"
+    else:
+        en = generate_engagement(root=root, config=EngagementConfig(seed=seed))
+        what = f"{en.n_clips} engagement clips of {en.n_subjects} subjects ({en.n_train} train / {en.n_test} test)"
+    console.print(f"wrote {what}, all SYNTHETIC, in the {layout} layout to {root}")
+    return root
+
+
 @data_app.command("synth")
 def data_synth(
     out: Annotated[
-        Path | None, typer.Option(help="Output folder; default <data root>/synth_dfew (or synth_dfew_tiny).")
+        Path | None, typer.Option(help="Output folder; default <data root>/synth_<layout> (dfew: synth_dfew[_tiny]).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed; the same seed writes byte-identical files.")] = 0,
-    tiny: Annotated[bool, typer.Option(help="A tiny set (seconds) instead of the demo size.")] = False,
+    tiny: Annotated[bool, typer.Option(help="DFEW layout: a tiny set (seconds) instead of the demo size.")] = False,
+    layout: Annotated[str, typer.Option(help=f"Dataset layout to write: {', '.join(SYNTH_LAYOUTS)}.")] = "dfew",
 ) -> None:
-    """Generate a synthetic face-video set in the DFEW layout (frames, split CSVs, metadata, datasheet)."""
+    """Generate a synthetic face-video set in a real benchmark layout (frames/videos, labels, metadata, datasheet)."""
+    if layout not in SYNTH_LAYOUTS:
+        raise _fail(AffectgateError(f"unknown layout {layout!r}", fix=f"use one of {', '.join(SYNTH_LAYOUTS)}"))
     try:
-        _synth(get_settings(), out, seed, tiny)
+        if layout == "dfew":
+            _synth(get_settings(), out, seed, tiny)
+        else:
+            _synth_other(get_settings(), layout, out, seed)
     except AffectgateError as exc:
         raise _fail(exc) from None
 
@@ -356,6 +391,76 @@ def gate(
     raise typer.Exit(combined_exit_code(results))
 
 
+@app.command("evaluate")
+def evaluate_command(
+    candidate: Annotated[str, typer.Option(help="Export folder with model.onnx + card.yaml (or the .onnx file).")],
+    dataset: Annotated[str, typer.Option(help="DFEW-layout dataset folder inside the data root.")] = "data/synth_dfew",
+    suite: Annotated[str, typer.Option(help="Evaluation suite (evaluators/<suite>.yaml).")] = "release",
+    fold: Annotated[int, typer.Option(help="DFEW fold whose test split is evaluated.")] = 1,
+    output_format: Annotated[str, typer.Option("--format", help="table or json (the report).")] = "table",
+) -> None:
+    """Evaluate a candidate with a suite: run folder, MLflow run, audit events; no decision, no promotion."""
+    from affectgate import pipeline
+
+    if output_format not in ("table", "json"):
+        raise _fail(AffectgateError(f"unknown format {output_format!r}", fix="use table or json"))
+    settings = get_settings()
+    subject = f"candidate:{candidate} dataset:{dataset}"
+    try:
+        inputs = pipeline.prepare(
+            settings=settings, model=candidate, contexts=[], data=dataset, fold=fold, suite=suite, require_context=False
+        )
+        evaluation = pipeline.evaluate(settings=settings, inputs=inputs)
+    except AffectgateError as exc:
+        pipeline.record_error(settings=settings, error=exc, subject=subject)
+        raise _fail(exc) from None
+    except Exception as exc:
+        pipeline.record_error(settings=settings, error=exc, subject=subject)
+        raise _fail(exc) from None
+    report = evaluation.report
+    if output_format == "json":
+        typer.echo(report.model_dump_json(indent=2))
+        raise typer.Exit(1 if any(r.status == "failed" for r in report.results) else 0)
+    print_report(report, run_dir=evaluation.run_dir, version=f"{evaluation.version.name} v{evaluation.version.version}")
+    raise typer.Exit(1 if any(r.status == "failed" for r in report.results) else 0)
+
+
+def print_report(report, *, run_dir: Path, version: str) -> None:  # noqa: ANN001 - EvalReport
+    """Every measurement with its interval, direction, averaging and finding; failed/skipped evaluators with why."""
+    if report.synthetic_data:
+        console.print(f"[bold yellow]{SYNTHETIC_NOTICE}[/]")
+    table = Table("evaluator", "measurement", "group", "label", "value", "95% CI", "n", "better", "averaging / finding")
+
+    def fmt(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.4g}"
+
+    for result in report.results:
+        if result.status != "ok":
+            style = "red" if result.status == "failed" else "yellow"
+            table.add_row(
+                result.evaluator, f"[{style}]{result.status.upper()}[/]", "", "", "", "", "", "", result.error or ""
+            )
+            continue
+        for m in result.measurements:
+            ci = f"{fmt(m.ci_low)}-{fmt(m.ci_high)}" if m.ci_low is not None and m.ci_high is not None else ""
+            table.add_row(
+                result.evaluator,
+                m.name,
+                m.group or "",
+                m.label or "",
+                fmt(m.value),
+                ci,
+                str(m.n),
+                "higher" if m.higher_is_better else "lower",
+                m.averaging,
+            )
+    console.print(table)
+    console.print(
+        f"suite {report.suite}@{report.suite_version} on {report.dataset.name} (digest {report.dataset.digest}), "
+        f"target {report.target}; MLflow: {version}; run folder: {run_dir}"
+    )
+
+
 # -- audit ---------------------------------------------------------------------------------------
 @audit_app.command("verify")
 def audit_verify() -> None:
@@ -426,6 +531,9 @@ def _demo_phase(settings: Settings, *, tiny: bool, out: Path, plain: bool, tag: 
 def demo(
     tiny: Annotated[bool, typer.Option(help="Only part B: the tiny balanced set (about 2 minutes).")] = False,
     plain: Annotated[bool, typer.Option(help="Run the gate without Prefect.")] = False,
+    zoo: Annotated[
+        bool, typer.Option(help="Part C: every classifier technique and its int8 variant through the gate.")
+    ] = True,
 ) -> None:
     """The main job on embedded defaults: synthesize data, train + export, gate for several contexts.
 
@@ -438,13 +546,20 @@ def demo(
     try:
         if not tiny:
             _demo_phase(settings, tiny=False, out=settings.models_dir / DEMO_ARCH, plain=plain, tag="A ")
-        _demo_phase(
-            settings,
-            tiny=True,
-            out=settings.models_dir / f"{DEMO_ARCH}_balanced",
-            plain=plain,
-            tag="" if tiny else "B ",
-        )
+        balanced = settings.models_dir / f"{DEMO_ARCH}_balanced"
+        _demo_phase(settings, tiny=True, out=balanced, plain=plain, tag="" if tiny else "B ")
+        if zoo and not tiny:
+            from affectgate.demo import print_zoo_table, run_zoo_comparison
+
+            console.rule("C the model zoo side by side: five techniques' classifiers, fp32 and int8, same gate")
+            rows = run_zoo_comparison(
+                settings=settings,
+                data=settings.data_dir / "synth_dfew_tiny",
+                fp32_models={DEMO_ARCH: balanced},
+                gate=partial(run_gate_command, settings=settings, fold=1, suite="release", as_of=None, plain=plain),
+                console=console,
+            )
+            print_zoo_table(rows, console=console)
     except AffectgateError as exc:
         raise _fail(exc) from None
     from affectgate.pipeline import audit_log

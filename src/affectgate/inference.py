@@ -14,9 +14,9 @@ import pandas as pd
 from affectgate.datasets.dfew import DFEWSplit, load_metadata, read_clips
 from affectgate.datasets.labels import CANONICAL_EMOTIONS
 from affectgate.errors import DataError, ModelError
-from affectgate.records import Candidate
+from affectgate.records import Candidate, ModelCard
 from affectgate.zoo.preprocess import to_model_input
-from affectgate.zoo.runtime import open_session
+from affectgate.zoo.runtime import Session, open_session
 
 #: Group attribute columns copied from the dataset metadata into the predictions, when present.
 GROUP_COLUMNS = ("subject_id", "skin_tone_group", "sex", "age_band", "capture_quarter")
@@ -25,6 +25,37 @@ GROUP_COLUMNS = ("subject_id", "skin_tone_group", "sex", "age_band", "capture_qu
 def prob_column(label: str) -> str:
     """Column name of a class probability in the predictions table."""
     return f"p_{label}"
+
+
+def clip_probability_output(card: ModelCard) -> str:
+    """Name of the card's clip-level softmax output; ModelError when the card declares none."""
+    name = next((o.name for o in card.outputs if o.level == "clip" and o.activation == "softmax"), None)
+    if name is None:
+        raise ModelError(f"card of {card.arch} declares no clip-level softmax output", fix="add one to card.yaml")
+    return name
+
+
+def to_canonical(*, probs: np.ndarray, card: ModelCard) -> np.ndarray:
+    """``(N, len(card.labels))`` probabilities in the model's output order -> ``(N, 7)`` in canonical order.
+
+    Column j of the model output is ``card.labels[j]``; a canonical label the model lacks gets 0.
+    """
+    order = [card.labels.index(lbl) if lbl in card.labels else -1 for lbl in CANONICAL_EMOTIONS]
+    return np.stack([probs[:, j] if j >= 0 else np.zeros(len(probs), dtype=probs.dtype) for j in order], axis=1)
+
+
+def predict_clips(*, session: Session, clips: np.ndarray) -> tuple[np.ndarray, float]:
+    """Run decoded uint8 clips ``(N, T, H, W, 3)`` through ``session`` with the card's preprocessing.
+
+    Returns the clip probabilities in canonical order ``(N, 7)`` and the wall time of the run in ms;
+    NaN/inf probabilities raise ModelError.
+    """
+    card = session.candidate.card
+    outputs, ms = session.run(batch=to_model_input(clips=clips, spec=card.input))
+    probs = outputs[clip_probability_output(card)]
+    if not np.all(np.isfinite(probs)):
+        raise ModelError(f"{session.candidate.name} produced NaN/inf probabilities")
+    return to_canonical(probs=probs, card=card), ms
 
 
 @dataclass(frozen=True)
@@ -37,31 +68,31 @@ class InferenceOutput:
 
 
 def predict_split(
-    *, candidate: Candidate, split: DFEWSplit, batch_size: int = 16, threads: int = 2, workers: int = 2
+    *,
+    candidate: Candidate,
+    split: DFEWSplit,
+    batch_size: int = 16,
+    threads: int = 2,
+    workers: int = 2,
+    cache: Path | None = None,
 ) -> InferenceOutput:
     """Decode, preprocess and run every clip of ``split``; probabilities are reordered to canonical order."""
     card = candidate.card
     session = open_session(candidate=candidate, threads=threads)
-    prob_name = next((o.name for o in card.outputs if o.level == "clip" and o.activation == "softmax"), None)
-    if prob_name is None:
-        raise ModelError(f"card of {card.arch} declares no clip-level softmax output", fix="add one to card.yaml")
-    # column j of the model output is card.labels[j]; map it to canonical order
-    order = [card.labels.index(lbl) if lbl in card.labels else -1 for lbl in CANONICAL_EMOTIONS]
+    clip_probability_output(card)  # fail before decoding anything
     probs_all: list[np.ndarray] = []
     latencies: list[float] = []
     samples = split.samples
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
-        clips = read_clips(samples=chunk, frames=card.input.frames, size=card.input.size, workers=workers)
-        batch = to_model_input(clips=clips, spec=card.input)
-        outputs, ms = session.run(batch=batch)
+        clips = read_clips(samples=chunk, frames=card.input.frames, size=card.input.size, workers=workers, cache=cache)
+        try:
+            probs, ms = predict_clips(session=session, clips=clips)
+        except ModelError as exc:
+            raise ModelError(f"{exc.what} on clips {chunk[0].video_name}…", fix=exc.fix) from None
         latencies.append(ms)
-        probs = outputs[prob_name]
-        if not np.all(np.isfinite(probs)):
-            raise ModelError(f"{candidate.name} produced NaN/inf probabilities on clips {chunk[0].video_name}…")
         probs_all.append(probs)
-    probs = np.concatenate(probs_all) if probs_all else np.zeros((0, len(card.labels)), dtype=np.float32)
-    canon = np.stack([probs[:, j] if j >= 0 else np.zeros(len(probs)) for j in order], axis=1)
+    canon = np.concatenate(probs_all) if probs_all else np.zeros((0, len(CANONICAL_EMOTIONS)), dtype=np.float32)
     pred_idx = canon.argmax(axis=1)
     frame = pd.DataFrame(
         {

@@ -25,11 +25,14 @@ from affectgate.audit.chain import sha256_hex
 from affectgate.datasets.dfew import DFEWSplit, is_synthetic, load_dfew_split
 from affectgate.datasets.digest import dir_digest
 from affectgate.datasets.paths import is_outside
+from affectgate.datasets.validation import ValidationReport, validate_for_gate
 from affectgate.errors import AffectgateError, DataError
 from affectgate.evaluators import ModelInputs, Suite, load_suite, run_evaluator
+from affectgate.evaluators.drift import pop_drift_html
 from affectgate.inference import predict_split, write_predictions
 from affectgate.policy import decide, load_context, load_packs
 from affectgate.policy.loader import PolicyPack
+from affectgate.policy.schema import Baseline
 from affectgate.records import Candidate, DatasetSpec, EvalReport, EvalResult, PolicyDecision, UseContext
 from affectgate.registry import MlflowRegistry
 from affectgate.registry.mlflow_registry import VersionRef
@@ -60,6 +63,7 @@ class GateInputs:
     split: DFEWSplit
     suite: Suite
     packs: tuple[PolicyPack, ...]
+    validation: ValidationReport  # the Great Expectations suite that passed before evaluation
 
 
 @dataclass(frozen=True)
@@ -124,12 +128,22 @@ def inside(*, path: Path, root: Path) -> Path:
 
 # -- step 1: prepare ------------------------------------------------------------------------------
 def prepare(
-    *, settings: Settings, model: str, contexts: list[str], data: str, fold: int = 1, suite: str = "release"
+    *,
+    settings: Settings,
+    model: str,
+    contexts: list[str],
+    data: str,
+    fold: int = 1,
+    suite: str = "release",
+    require_context: bool = True,
 ) -> GateInputs:
-    """Check every input before anything is evaluated: model file and card, contexts, data, suite."""
+    """Check every input before anything is evaluated: model file and card, contexts, data, suite.
+
+    ``require_context=False`` is for evaluation without a decision (`affectgate evaluate`).
+    """
     policies_root = settings.project_root / "policies"
     ctx = tuple(load_context(root=policies_root, context_id=c) for c in contexts)
-    if not ctx:
+    if not ctx and require_context:
         raise GateError("no deployment context given", fix="pass --context ID (see policies/contexts/)")
     suite_spec = load_suite(folder=settings.project_root / "evaluators", name=suite)
     packs = load_packs(root=policies_root)
@@ -138,6 +152,20 @@ def prepare(
     if not root.is_dir():
         raise DataError(f"dataset folder not found: {root}", fix="run `affectgate data synth` or pass --data")
     split = load_dfew_split(root=root, fold=fold, split="test")
+    # strict load first (the first bad line raises, naming file and line); then the Great Expectations suite
+    validation = validate_for_gate(
+        fmt="dfew",
+        root=root,
+        data_root=settings.data_dir,
+        fairness_attributes=fairness_attributes(suite_spec),
+        fold=fold,
+        split="test",
+    )
+    if not validation.success:
+        raise DataError(
+            f"data validation failed, nothing evaluated: {validation.summary()}",
+            fix=f"run `affectgate data validate --format dfew {root} --fold {fold} --fairness` and fix the data",
+        )
     if not split.samples:
         raise DataError(f"test split set_{fold} of {root} is empty", fix="check the split CSV")
     spec = DatasetSpec(
@@ -150,7 +178,26 @@ def prepare(
         synthetic=is_synthetic(root=root),
         n_samples=len(split.samples),
     )
-    return GateInputs(candidate=candidate, contexts=ctx, dataset=spec, split=split, suite=suite_spec, packs=packs)
+    return GateInputs(
+        candidate=candidate,
+        contexts=ctx,
+        dataset=spec,
+        split=split,
+        suite=suite_spec,
+        packs=packs,
+        validation=validation,
+    )
+
+
+def fairness_attributes(suite: Suite) -> list[str]:
+    """Group attributes the suite's fairness evaluators need filled for every sample."""
+    attrs: dict[str, None] = {}
+    for entry in suite.evaluators:
+        if entry.name == "fairness":
+            for key in ("attributes", "gated_attributes"):
+                value = entry.params.get(key) or []
+                attrs.update(dict.fromkeys(value if isinstance(value, list) else [str(value)]))
+    return list(attrs)
 
 
 # -- step 2: evaluate -----------------------------------------------------------------------------
@@ -161,6 +208,8 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{cand.card.arch}-{uuid.uuid4().hex[:6]}"
     run_dir = settings.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
+    validation_json = inputs.validation.model_dump_json(indent=2)
+    (run_dir / "data_validation.json").write_text(validation_json, encoding="utf-8")
     log = audit_log(settings)
     log.append(
         actor=settings.actor,
@@ -171,15 +220,29 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
             "onnx_sha256": cand.onnx_sha256,
             "dataset_digest": spec.digest,
             "suite": f"{suite.suite}@{suite.version}",
+            "data_validation": {
+                "suite": inputs.validation.suite,
+                "success": inputs.validation.success,
+                "gx_version": inputs.validation.gx_version,
+                "sha256": sha256_hex(validation_json.encode("utf-8")),
+            },
             "host": platform.node(),
         },
     )
     out = predict_split(
-        candidate=cand, split=inputs.split, batch_size=settings.batch_size, threads=settings.ort_threads
+        candidate=cand,
+        split=inputs.split,
+        batch_size=settings.batch_size,
+        threads=settings.ort_threads,
+        cache=settings.clip_cache_dir,
     )
     predictions_path = write_predictions(predictions=out.predictions, path=run_dir / "predictions.parquet")
     model_inputs = ModelInputs(
-        candidate=cand, split=inputs.split, threads=settings.ort_threads, batch_size=settings.batch_size
+        candidate=cand,
+        split=inputs.split,
+        threads=settings.ort_threads,
+        batch_size=settings.batch_size,
+        clip_cache=settings.clip_cache_dir,
     )
     results: list[EvalResult] = [
         run_evaluator(name=e.name, predictions=out.predictions, params=e.params, model=model_inputs)
@@ -198,6 +261,12 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
         created=datetime.now(UTC),
         affectgate_version=__version__,
     )
+    write_plots(results=results, run_dir=run_dir)
+    drift_html = pop_drift_html()  # Evidently's report per window, when the suite ran the drift evaluator
+    if drift_html:
+        (run_dir / "drift").mkdir(exist_ok=True)
+        for name, html in drift_html.items():
+            (run_dir / "drift" / name).write_text(html, encoding="utf-8")
     report_json = report.model_dump_json(indent=2)
     (run_dir / "report.json").write_text(report_json, encoding="utf-8")
     lat = np.asarray(out.batch_latency_ms)
@@ -234,12 +303,49 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
     return Evaluation(report=report, run_dir=run_dir, predictions_path=predictions_path, version=version)
 
 
+def write_plots(*, results: list[EvalResult], run_dir: Path) -> None:
+    """Confusion matrices as PNG next to the report (logged with the MLflow run); a plot error is only logged."""
+    from affectgate.evaluators.plots import write_confusion_png
+
+    for result in results:
+        if result.status == "ok" and result.confusion is not None:
+            try:
+                write_confusion_png(result, run_dir / f"confusion.{result.evaluator}.png")
+            except Exception as exc:  # noqa: BLE001 - a plot is a convenience; the numbers are in report.json
+                _log.warning("could not plot the confusion matrix of %s: %s", result.evaluator, exc)
+
+
 # -- step 3: decide -------------------------------------------------------------------------------
+def regression_baseline(
+    *, settings: Settings, evaluation: Evaluation, context_id: str
+) -> tuple[Baseline | None, dict[str, float]]:
+    """The version holding the context's alias and, when it was evaluated on the same data, the UAR delta.
+
+    The delta (candidate UAR minus holder UAR) is only computed on the same dataset digest: numbers
+    from different data are not comparable, so the non-regression rule then errors (human review).
+    """
+    version = evaluation.version
+    reg = registry(settings)
+    holder = reg.alias_version(name=version.name, context_id=context_id)
+    if holder is None or holder == version.version:
+        return None, {}
+    baseline = Baseline(name=version.name, version=holder)
+    tags = reg.version_tags(name=version.name, version=holder)
+    cand_uar = evaluation.report.metric("uar")
+    holder_uar = reg.version_metrics(name=version.name, version=holder).get("uar")
+    if tags.get("dataset_digest") != evaluation.report.dataset.digest or holder_uar is None or cand_uar is None:
+        return baseline, {}
+    if cand_uar.value is None:
+        return baseline, {}
+    return baseline, {"regression.uar_delta": float(cand_uar.value) - float(holder_uar)}
+
+
 def decide_context(
     *, settings: Settings, inputs: GateInputs, evaluation: Evaluation, context_id: str, as_of: date | None = None
 ) -> PolicyDecision:
     """The pure policy decision for one context, recorded as an audit event."""
     context = next(c for c in inputs.contexts if c.id == context_id)
+    baseline, gate_metrics = regression_baseline(settings=settings, evaluation=evaluation, context_id=context_id)
     decision = decide(
         context=context,
         card=inputs.candidate.card,
@@ -247,6 +353,9 @@ def decide_context(
         report=evaluation.report,
         packs=inputs.packs,
         as_of=as_of or datetime.now(UTC).date(),
+        precision=inputs.candidate.precision,
+        baseline=baseline,
+        gate_metrics=gate_metrics,
     )
     (evaluation.run_dir / f"decision.{context_id}.json").write_text(
         decision.model_dump_json(indent=2), encoding="utf-8"
@@ -290,7 +399,8 @@ def apply_decision(*, settings: Settings, evaluation: Evaluation, decision: Poli
     )
     report = evaluation.report
     metrics = {
-        name: (m.value if (m := report.metric(name)) else None) for name in ("war", "uar", "fairness.accuracy_max_gap")
+        name: (m.value if (m := report.metric(name)) else None)
+        for name in ("war", "uar", "fairness.accuracy_max_gap", "int8.war_drop")
     }
     gap = report.metric("fairness.accuracy_max_gap")
     metrics["fairness.accuracy_max_gap.ci_low"] = gap.ci_low if gap else None

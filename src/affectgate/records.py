@@ -100,6 +100,11 @@ class Candidate(Record):
     onnx_sha256: str = Field(description="sha256 of the ONNX file, checked before every use.")
     onnx_outputs: tuple[str, ...] = Field(description="Output names read from the ONNX graph itself.")
     trained_on: str = Field(default="", description="Dataset digest the weights were trained on.")
+    precision: Literal["fp32", "int8"] = Field(default="fp32", description="Weight precision of the ONNX graph.")
+    fp32_onnx_path: Path | None = Field(
+        default=None, description="int8 variants: the fp32 model it was quantised from (its accuracy drop is measured)."
+    )
+    fp32_sha256: str | None = Field(default=None, description="int8 variants: sha256 of that fp32 model.")
 
 
 class DatasetSpec(Record):
@@ -194,11 +199,47 @@ class UseContext(Record):
     mapped_to_emotions: bool = Field(
         default=True, description="Whether outputs are mapped to emotions downstream (Recital 18)."
     )
+    input_modalities: tuple[Literal["face_video", "voice", "physiological", "keystrokes", "posture", "text"], ...] = (
+        Field(
+            default=("face_video",),
+            min_length=1,
+            description=(
+                "What the emotions are inferred from. All but 'text' are biometric data (Art. 3(34)); the "
+                "Commission guidelines count keystrokes and posture as biometric, so they are in Art. 3(39)'s scope."
+            ),
+        )
+    )
+    personal_training_only: bool = Field(
+        default=False,
+        description=(
+            "Results go only to the person trained (e.g. an agent's own coaching), are not shared with HR, managers "
+            "or teachers and cannot affect assessment or promotion (Commission guidelines on Art. 5(1)(f)): "
+            "sends the release to human review instead of a block."
+        ),
+    )
+    require_annotator_agreement: bool = Field(
+        default=False,
+        description="Acceptance requires agreement with human annotators (Cohen's kappa); a missing kappa is an error.",
+    )
     realtime: bool = Field(default=False, description="Real-time use (latency budget applies).")
     target: str = Field(default="cpu", description="Hardware target the context ships to.")
     gdpr_art9_basis: str | None = Field(default=None, description="GDPR Art. 9(2) basis, e.g. 'explicit_consent'.")
     dpia_id: str | None = Field(default=None, description="Data-protection impact assessment reference.")
     oversight_plan: str | None = Field(default=None, description="Human-oversight plan reference (Art. 14).")
+    risk_management_plan: str | None = Field(
+        default=None, description="Risk-management system reference (Art. 9), for high-risk uses."
+    )
+    special_category_safeguards: str | None = Field(
+        default=None,
+        description=(
+            "Reference of the Art. 10(5) safeguards for special-category data (ethnicity, skin-tone labels) processed "
+            "to detect and correct bias: pseudonymisation, access control, deletion after use."
+        ),
+    )
+    monitoring_plan: str | None = Field(
+        default=None,
+        description="Post-market monitoring plan reference (Art. 72), e.g. the drift suite and its schedule.",
+    )
     exposure_notice: bool = Field(default=False, description="Exposed persons are informed (Art. 50(3)).")
     log_retention_days: int = Field(default=180, ge=0, description="Retention of automatic logs (Art. 12).")
     enforce_early: bool = Field(default=False, description="Apply rules before their effective_from date.")

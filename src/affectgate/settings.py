@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,11 +39,44 @@ class Settings(BaseSettings):
     prefect_api_url: str | None = Field(
         default=None, description="Prefect API URL; default: Prefect's ephemeral server (nothing to start)."
     )
+    dask_address: str | None = Field(
+        default=None,
+        description="Address of an existing Dask scheduler (tcp://host:8786) for the benchmark fan-out; "
+        "default: a local Dask cluster started per flow run.",
+    )
+    dask_workers: int | None = Field(
+        default=None, ge=1, description="Worker processes of the local Dask cluster; default: one per CPU core."
+    )
     audit_hmac_key: str | None = Field(default=None, description="Optional key that HMAC-signs the audit chain head.")
+    audit_retention_days: int = Field(
+        default=365,
+        ge=183,
+        description="Minimum days audit events are kept (EU AI Act Art. 12/19: at least six months). The chain is "
+        "append-only: nothing deletes events, so this is a floor that exports and operators must respect.",
+    )
     actor: str = Field(default="affectgate-gate", description="Actor name written into audit events.")
     ort_threads: int = Field(default=2, ge=1, description="onnxruntime intra-op threads.")
     batch_size: int = Field(default=16, ge=1, description="Clips per onnxruntime batch.")
     seed: int = Field(default=0, description="Seed for data generation and training.")
+    clip_cache: bool = Field(
+        default=True,
+        description="Keep decoded clips (uint8 .npy, keyed by frame files' names, sizes and mtimes) in "
+        "<workspace>/cache/clips so repeated evaluations of the same frames skip JPEG decoding.",
+    )
+    dashboard_credentials: Path = Field(
+        default=Path("dashboards/credentials.example.yaml"),
+        description="streamlit-authenticator YAML (bcrypt-hashed passwords, roles per user) the dashboard logs in "
+        "against; the default ships demo users only: point it at your own file in a real deployment.",
+    )
+    dashboard_auth: Literal["password", "oidc"] = Field(
+        default="password",
+        description="Dashboard login: 'password' (the credentials file) or 'oidc' (Streamlit's st.login with the "
+        "[auth] section of .streamlit/secrets.toml; roles are looked up by e-mail in the credentials file).",
+    )
+    dashboard_biometric_roles: tuple[str, ...] = Field(
+        default=("ml-engineer", "compliance-officer"),
+        description="Dashboard roles allowed to see raw face frames (biometric data, GDPR Art. 9); others never do.",
+    )
 
     def resolve(self, path: Path) -> Path:
         """A path relative to the project root made absolute."""
@@ -82,6 +116,11 @@ class Settings(BaseSettings):
     def models_dir(self) -> Path:
         """Exported models (ONNX + card + lock) per architecture."""
         return self.workspace_dir / "models"
+
+    @property
+    def clip_cache_dir(self) -> Path | None:
+        """Folder of decoded clips, or None when the cache is off."""
+        return self.workspace_dir / "cache" / "clips" if self.clip_cache else None
 
     @property
     def prefect_home(self) -> Path:

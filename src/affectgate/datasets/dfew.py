@@ -8,6 +8,7 @@ Layout: ``EmoLabel_DataSplit/{train,test}(single-labeled|single_labeled)/set_{1.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -223,12 +224,50 @@ def read_clip(*, frame_dir: Path, frames: int, size: int) -> np.ndarray:
     return out
 
 
-def read_clips(*, samples: Sequence[DFEWSample], frames: int, size: int, workers: int = 2) -> np.ndarray:
-    """``(N, frames, size, size, 3)`` uint8, decoded in a thread pool (cv2 releases the GIL)."""
+def clip_cache_key(*, frame_dir: Path, frames: int, size: int) -> str:
+    """Cache key of a decoded clip: the folder, the sampling, and every frame file's name, size and mtime."""
+    entries = sorted((p.name, st.st_size, st.st_mtime_ns) for p in frame_dir.iterdir() if (st := p.stat()))
+    raw = repr((str(frame_dir.resolve()), frames, size, entries)).encode("utf-8")
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+def read_clip_cached(*, frame_dir: Path, frames: int, size: int, cache: Path | None) -> np.ndarray:
+    """:func:`read_clip`, through a folder of decoded clips (``.npy``) when ``cache`` is given.
+
+    A changed, added or removed frame file changes the key, so a stale entry is never read.
+    """
+    if cache is None:
+        return read_clip(frame_dir=frame_dir, frames=frames, size=size)
+    if not frame_dir.is_dir():  # read_clip names the problem
+        return read_clip(frame_dir=frame_dir, frames=frames, size=size)
+    path = cache / f"{clip_cache_key(frame_dir=frame_dir, frames=frames, size=size)}.npy"
+    if path.is_file():
+        try:
+            return np.load(path)
+        except (OSError, ValueError):  # a torn write: decode again
+            path.unlink(missing_ok=True)
+    clip = read_clip(frame_dir=frame_dir, frames=frames, size=size)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, clip)
+    os.replace(tmp, path)
+    return clip
+
+
+def read_clips(
+    *, samples: Sequence[DFEWSample], frames: int, size: int, workers: int = 2, cache: Path | None = None
+) -> np.ndarray:
+    """``(N, frames, size, size, 3)`` uint8, decoded in a thread pool (cv2 releases the GIL).
+
+    ``cache``: a folder of decoded clips (the workspace's ``cache/clips``) so that every evaluation of
+    the same frames after the first skips JPEG decoding.
+    """
     if not samples:
         return np.zeros((0, frames, size, size, 3), dtype=np.uint8)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        clips = list(pool.map(lambda s: read_clip(frame_dir=s.frame_dir, frames=frames, size=size), samples))
+        clips = list(
+            pool.map(lambda s: read_clip_cached(frame_dir=s.frame_dir, frames=frames, size=size, cache=cache), samples)
+        )
     return np.stack(clips)
 
 
@@ -247,3 +286,109 @@ __all__ = [
     "read_clip",
     "read_clips",
 ]
+
+
+# -- registry adapter (``affectgate data validate --format dfew``) ---------------------------------
+from affectgate.datasets.base import (  # noqa: E402 - the adapter sits below the loader it wraps
+    OPTIONAL_COLUMNS,
+    SAMPLE_COLUMNS,
+    LoadedDataset,
+    Problem,
+    empty_samples,
+    problem_or_raise,
+    register_loader,
+)
+from affectgate.datasets.labels import DFEW_ORDER  # noqa: E402
+from affectgate.datasets.loading import read_datasheet  # noqa: E402
+
+#: Metadata columns that are group attributes (special-category when present).
+_DFEW_GROUP_COLUMNS = ("skin_tone_group", "race", "ethnicity", "sex", "age_band")
+
+
+def _blank_to_none(values: pd.Series) -> np.ndarray:
+    """Metadata cells as objects, empty strings (and clips missing from metadata.csv) as None."""
+    return values.astype(object).where(values.notna() & values.ne(""), None).to_numpy()
+
+
+@register_loader("dfew")
+def load_dfew(*, root: Path, fold: int | None = None, split: str | None = None, strict: bool = False) -> LoadedDataset:
+    """DFEW as a :class:`LoadedDataset`: split CSVs via :func:`load_dfew_split`, joined with ``metadata.csv``.
+
+    ``fold=N`` selects set_N (1..n_folds): its train and test splits, or only ``split``. Without a
+    fold, the test splits of every fold are read (each clip once, ``fold`` = the set it is tested
+    in); ``split="train"`` then needs a fold, since train splits overlap across folds. In non-strict
+    mode a split CSV that :func:`load_dfew_split` rejects becomes one :class:`Problem` (its clips are
+    left out); ``strict`` raises it. Subject, group, quarter and consent columns come from
+    ``metadata.csv`` when present; a clip missing there keeps empty (NaN) values.
+    """
+    if split not in (None, "train", "test"):
+        raise DataError(f"DFEW has no split {split!r}", fix="use --split train or --split test (or none for both)")
+    folds_present = n_folds(root=root)
+    if fold is not None and not 1 <= fold <= max(folds_present, 1):
+        raise DataError(
+            f"DFEW fold {fold} does not exist under {root} ({folds_present} folds found)",
+            fix=f"pass a fold in 1..{folds_present}" if folds_present else "check EmoLabel_DataSplit/",
+        )
+    if fold is None and split == "train":
+        raise DataError("DFEW train splits overlap across folds", fix="pass --fold N with --split train")
+    if fold is None:
+        wanted = [(k, "test") for k in range(1, folds_present + 1)]
+    else:
+        wanted = [(fold, s) for s in ((split,) if split else ("train", "test"))]
+    if not wanted:
+        raise DataError(f"no DFEW split CSVs under {root / 'EmoLabel_DataSplit'}", fix="expected test*/set_1.csv")
+    problems: list[Problem] = []
+    rows: list[dict[str, object]] = []
+    for k, s in wanted:
+        try:
+            part = load_dfew_split(root=root, fold=k, split=s)  # type: ignore[arg-type]
+        except DataError as exc:
+            try:
+                where = str(_split_csv(root, k, s))
+            except DataError:
+                where = str(root / "EmoLabel_DataSplit")
+            problem_or_raise(
+                problems=problems,
+                strict=strict,
+                problem=Problem(file=where, line=None, reason=f"split rejected: {exc.what}"),
+                fix=exc.fix,
+            )
+            continue
+        for sample in part.samples:
+            rows.append(
+                {
+                    "sample_id": sample.video_name,
+                    "split": s,
+                    "fold": k,
+                    "media_path": sample.frame_dir.relative_to(root).as_posix(),
+                    "label": sample.label,
+                    "valence": float("nan"),
+                    "arousal": float("nan"),
+                    "subject_id": None,
+                }
+            )
+    samples = pd.DataFrame(rows) if rows else empty_samples()
+    samples["fold"] = samples["fold"].astype("Int64")
+    meta = load_metadata(root=root)
+    special = False
+    if meta is not None and len(samples):
+        extra = [c for c in OPTIONAL_COLUMNS if c in meta.columns]
+        joined = meta.reindex(samples["sample_id"].to_numpy())
+        if "subject_id" in meta.columns:
+            samples["subject_id"] = _blank_to_none(joined["subject_id"])
+        for col in extra:
+            samples[col] = _blank_to_none(joined[col])
+        special = any(c in meta.columns for c in _DFEW_GROUP_COLUMNS)
+    ordered = [*SAMPLE_COLUMNS, *(c for c in samples.columns if c not in SAMPLE_COLUMNS)]
+    return LoadedDataset(
+        format="dfew",
+        root=root,
+        samples=samples[ordered].reset_index(drop=True),
+        label_names=DFEW_ORDER,
+        problems=problems,
+        special_category=special,
+        datasheet=read_datasheet(root=root),
+    )
+
+
+__all__ += ["load_dfew"]

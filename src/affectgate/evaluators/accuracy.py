@@ -1,20 +1,63 @@
-"""Accuracy: WAR (micro accuracy), UAR (mean per-class recall), per-class recall, confusion matrix.
+"""Accuracy: WAR, UAR, macro-F1, per-class precision/recall, confusion, kappa, CCC, AU F1, folds, frames.
 
-Label order is the canonical order; UAR averages recall over the classes present in the targets
-(a class with no test clip has no recall), as DFEW papers report it.
+Every metric says its direction and averaging; label order is always ``CANONICAL_EMOTIONS``.
+
+What the predictions table may hold and what is measured from it (all optional except as noted):
+
+* ``target`` / ``pred`` (canonical labels): ``war`` (micro accuracy), ``uar`` (mean recall over the
+  classes present in the targets, as DFEW papers report it), ``macro_f1`` (mean F1 over the same
+  present classes), ``precision`` / ``recall`` / ``f1`` with ``label=L`` (sklearn; None when undefined:
+  no true clip for recall, no predicted clip for precision) and the confusion matrix (rows = true).
+* ``annotator_label`` (a human annotation, canonical labels): ``kappa`` = Cohen's kappa of the model's
+  ``pred`` against it. Further annotators in ``annotator_label_<suffix>`` columns add ``kappa`` with
+  ``group="annotator=<column>"`` and ``kappa.inter_annotator`` (mean pairwise Cohen's kappa over all
+  annotator columns). Rows with an empty annotation are left out of that pair (``n`` says how many count).
+* ``valence`` / ``pred_valence`` and ``arousal`` / ``pred_arousal`` (in [-1, 1]): ``ccc_valence``,
+  ``ccc_arousal`` (1/N moments) and, when both exist, ``ccc_mean`` (the ABAW VA score). A row whose
+  valence or arousal annotation is ``-5`` (ABAW's invalid frame) or empty is dropped from both.
+  A dimension (or AU below) is scored when both its annotation and its prediction column exist:
+  annotations a model does not predict are not an error here; a policy that needs the score
+  errors on its absence (fail closed).
+* ``au_<AU>`` / ``pred_au_<AU>``: ``au_f1`` per AU (``label=<AU>``, binary F1) and ``au_mean_f1`` (their
+  mean). Annotations are 0/1 with ``-1`` = ignore (dropped per AU); predictions >= 0.5 count as active
+  (0/1 or probabilities).
+
+**Frame level.** A table may stack clip-level and frame-level rows with a ``granularity`` column
+(``"clip"`` / ``"frame"``); frame rows carry the same columns (e.g. the clip's ``sample_id``, a
+``frame`` index, the per-frame ``target``/``pred`` or VA values). Every metric above is then computed
+separately on the frame rows and reported with the prefix ``frame.`` (``frame.war``, ``frame.ccc_mean``,
+...). Without a ``granularity`` column every row is a clip. A table of frame rows only yields ``frame.*``
+measurements.
+
+**Folds.** When a ``fold`` column holds more than one value, the headline scores (``war``, ``uar``,
+``macro_f1``, ``kappa``, ``ccc_*``, ``au_mean_f1``, and their ``frame.`` variants) are also computed per
+fold (``group="fold=N"``) and summarised as ``<name>.fold_mean`` (the mean of per-fold scores, as papers
+report cross-fold results) and ``<name>.fold_std`` (sample standard deviation, ddof=1). The ungrouped
+headline values are computed over all rows pooled.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import confusion_matrix
+from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from affectgate.datasets.labels import CANONICAL_EMOTIONS
 from affectgate.evaluators.registry import register_evaluator
 from affectgate.records import EvalResult, Measurement
+
+#: ABAW's marker of a frame without a valid valence/arousal annotation.
+VA_INVALID = -5.0
+#: ABAW's marker of an AU (or EXPR) annotation to ignore.
+AU_IGNORE = -1
+#: Scores summarised per fold (ungrouped headline values).
+FOLD_SCORES = ("war", "uar", "macro_f1", "kappa", "ccc_valence", "ccc_arousal", "ccc_mean", "au_mean_f1")
+_ANNOTATOR = re.compile(r"^annotator_label(_.+)?$")
 
 
 def war(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -37,40 +80,346 @@ def uar(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple[str, ...] = CANONI
     return float(np.mean(recalls)) if recalls else float("nan")
 
 
-@register_evaluator("accuracy")
-def evaluate_accuracy(*, predictions: pd.DataFrame, params: dict[str, Any]) -> EvalResult:
-    """WAR, UAR, macro-averaged per-class recall and the confusion matrix of clip predictions."""
-    y_true = predictions["target"].to_numpy(dtype=object)
-    y_pred = predictions["pred"].to_numpy(dtype=object)
-    unknown = sorted(set(y_true) - set(CANONICAL_EMOTIONS))
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean per-class F1 over the classes present in ``y_true`` (sklearn ``f1_score``, macro, zero_division=0)."""
+    present = [lbl for lbl in CANONICAL_EMOTIONS if np.any(y_true == lbl)]
+    if not present:
+        return float("nan")
+    return float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
+
+
+def ccc(x: np.ndarray, y: np.ndarray) -> float:
+    """Lin's concordance correlation coefficient with 1/N moments: 2·cov / (var_x + var_y + (mean_x − mean_y)²).
+
+    NaN when undefined (no samples, or both series constant and equal).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"ccc needs two series of the same length, got {x.shape} and {y.shape}")
+    if len(x) == 0:
+        return float("nan")
+    mx, my = x.mean(), y.mean()
+    vx, vy = np.mean((x - mx) ** 2), np.mean((y - my) ** 2)
+    cov = np.mean((x - mx) * (y - my))
+    denom = vx + vy + (mx - my) ** 2
+    return float(2.0 * cov / denom) if denom > 0 else float("nan")
+
+
+def _value(v: float | None) -> float | None:
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
+#: Predictions that are not a class but count as wrong: a tied vote of a predictions-file candidate.
+NON_CLASS_PREDICTIONS = frozenset({"tie"})
+
+
+def _labels(frame: pd.DataFrame, column: str) -> np.ndarray:
+    values = frame[column].to_numpy(dtype=object)
+    allowed = set(CANONICAL_EMOTIONS) | (NON_CLASS_PREDICTIONS if column == "pred" else set())
+    unknown = sorted({str(v) for v in values} - allowed)
     if unknown:
-        raise ValueError(f"targets outside the canonical labels: {unknown}")
+        raise ValueError(f"{column} values outside the canonical labels: {unknown}")
+    return values
+
+
+def _discrete(frame: pd.DataFrame, prefix: str) -> tuple[list[Measurement], np.ndarray]:
+    y_true = _labels(frame, "target")
+    y_pred = _labels(frame, "pred")
     n = len(y_true)
-    if n == 0:
-        raise ValueError("no predictions to evaluate")
-    measurements = [
-        Measurement(name="war", value=war(y_true, y_pred), higher_is_better=True, averaging="micro (accuracy)", n=n),
+    out = [
         Measurement(
-            name="uar", value=uar(y_true, y_pred), higher_is_better=True, averaging="macro over present classes", n=n
+            name=f"{prefix}war",
+            value=_value(war(y_true, y_pred)),
+            higher_is_better=True,
+            averaging="micro (accuracy)",
+            n=n,
+        ),
+        Measurement(
+            name=f"{prefix}uar",
+            value=_value(uar(y_true, y_pred)),
+            higher_is_better=True,
+            averaging="macro over present classes",
+            n=n,
+        ),
+        Measurement(
+            name=f"{prefix}macro_f1",
+            value=_value(macro_f1(y_true, y_pred)),
+            higher_is_better=True,
+            averaging="macro over present classes (sklearn f1_score, zero_division=0)",
+            n=n,
         ),
     ]
-    for lbl, rec in per_class_recall(y_true, y_pred, CANONICAL_EMOTIONS).items():
-        measurements.append(
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=list(CANONICAL_EMOTIONS), average=None, zero_division=np.nan
+    )
+    n_pred = [int(np.sum(y_pred == lbl)) for lbl in CANONICAL_EMOTIONS]
+    for i, lbl in enumerate(CANONICAL_EMOTIONS):
+        out += [
             Measurement(
-                name="recall",
-                value=rec,
+                name=f"{prefix}recall",
+                value=_value(recall[i]),
                 higher_is_better=True,
                 averaging="per class",
                 label=lbl,
-                n=int(np.sum(y_true == lbl)),
+                n=int(support[i]),
+            ),
+            Measurement(
+                name=f"{prefix}precision",
+                value=_value(precision[i]),
+                higher_is_better=True,
+                averaging="per class (over clips predicted as the class)",
+                label=lbl,
+                n=n_pred[i],
+            ),
+            Measurement(
+                name=f"{prefix}f1",
+                value=_value(f1[i]) if support[i] else None,
+                higher_is_better=True,
+                averaging="per class",
+                label=lbl,
+                n=int(support[i]),
+            ),
+        ]
+    cm = confusion_matrix(y_true, y_pred, labels=list(CANONICAL_EMOTIONS))
+    return out, cm
+
+
+def _present(values: pd.Series) -> np.ndarray:
+    return values.notna().to_numpy() & (values.astype(str).str.strip() != "").to_numpy()
+
+
+def _kappa(frame: pd.DataFrame, prefix: str) -> list[Measurement]:
+    annotators = sorted(
+        (c for c in frame.columns if _ANNOTATOR.match(str(c))), key=lambda c: (c != "annotator_label", c)
+    )
+    if "annotator_label" not in annotators:
+        return []
+    averaging = "Cohen's kappa (sklearn), unweighted, canonical labels"
+    labels = list(CANONICAL_EMOTIONS)
+    out: list[Measurement] = []
+    for col in annotators:
+        keep = _present(frame[col])
+        sub = frame[keep]
+        a = _labels(sub, col)
+        p = _labels(sub, "pred")
+        value = cohen_kappa_score(a, p, labels=labels) if len(sub) else float("nan")
+        out.append(
+            Measurement(
+                name=f"{prefix}kappa",
+                value=_value(value),
+                higher_is_better=True,
+                averaging=f"model pred vs {col}: {averaging}",
+                group=None if col == "annotator_label" else f"annotator={col}",
+                n=len(sub),
             )
         )
-    cm = confusion_matrix(y_true, y_pred, labels=list(CANONICAL_EMOTIONS))
+    if len(annotators) >= 2:
+        kappas, counts = [], []
+        for c1, c2 in itertools.combinations(annotators, 2):
+            keep = _present(frame[c1]) & _present(frame[c2])
+            sub = frame[keep]
+            if len(sub):
+                kappas.append(cohen_kappa_score(_labels(sub, c1), _labels(sub, c2), labels=labels))
+                counts.append(len(sub))
+        out.append(
+            Measurement(
+                name=f"{prefix}kappa.inter_annotator",
+                value=_value(float(np.mean(kappas))) if kappas else None,
+                higher_is_better=True,
+                averaging=f"mean pairwise {averaging} over {', '.join(annotators)}",
+                n=min(counts) if counts else 0,
+            )
+        )
+    return out
+
+
+def _floats(frame: pd.DataFrame, column: str) -> np.ndarray:
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+    bad = frame[column].notna().to_numpy() & np.isnan(values)
+    if bad.any():
+        raise ValueError(f"{column} has non-numeric values, e.g. {frame[column][bad].iloc[0]!r}")
+    return values
+
+
+def _va(frame: pd.DataFrame, prefix: str) -> list[Measurement]:
+    dims = [d for d in ("valence", "arousal") if d in frame.columns and f"pred_{d}" in frame.columns]
+    if not dims:
+        return []
+    truths = {d: _floats(frame, d) for d in dims}
+    valid = np.ones(len(frame), dtype=bool)
+    for t in truths.values():
+        valid &= np.isfinite(t) & (t != VA_INVALID)
+    for d, t in truths.items():
+        outside = valid & ((t < -1) | (t > 1))
+        if outside.any():
+            raise ValueError(f"{d} annotation {t[outside][0]} is outside [-1, 1] (only -5 marks an invalid frame)")
+    out: list[Measurement] = []
+    scores = {}
+    n = int(valid.sum())
+    for d in dims:
+        pred = _floats(frame, f"pred_{d}")[valid]
+        if not np.all(np.isfinite(pred)):
+            raise ValueError(f"pred_{d} is NaN/inf on {int(np.sum(~np.isfinite(pred)))} valid rows")
+        scores[d] = ccc(truths[d][valid], pred)
+        out.append(
+            Measurement(
+                name=f"{prefix}ccc_{d}",
+                value=_value(scores[d]),
+                higher_is_better=True,
+                averaging="Lin's CCC, 1/N moments, rows with a -5/empty VA annotation dropped",
+                n=n,
+            )
+        )
+    if len(dims) == 2:
+        both = [scores[d] for d in dims]
+        out.append(
+            Measurement(
+                name=f"{prefix}ccc_mean",
+                value=_value(float(np.mean(both))) if all(np.isfinite(both)) else None,
+                higher_is_better=True,
+                averaging="mean of valence and arousal CCC (ABAW VA score)",
+                n=n,
+            )
+        )
+    return out
+
+
+def _au(frame: pd.DataFrame, prefix: str) -> list[Measurement]:
+    units = sorted(str(c)[3:] for c in frame.columns if str(c).startswith("au_") and f"pred_{c}" in frame.columns)
+    if not units:
+        return []
+    out: list[Measurement] = []
+    f1s = []
+    for unit in units:
+        truth = _floats(frame, f"au_{unit}")
+        pred = _floats(frame, f"pred_au_{unit}")
+        keep = np.isfinite(truth) & (truth != AU_IGNORE)
+        bad = keep & ~np.isin(truth, (0.0, 1.0))
+        if bad.any():
+            raise ValueError(f"au_{unit} annotation {truth[bad][0]} is not 0, 1 or -1 (ignore)")
+        if not np.all(np.isfinite(pred[keep])):
+            raise ValueError(f"pred_au_{unit} is NaN/inf on annotated rows")
+        value = (
+            float(f1_score(truth[keep].astype(int), (pred[keep] >= 0.5).astype(int), zero_division=0))
+            if keep.any()
+            else float("nan")
+        )
+        if np.isfinite(value):
+            f1s.append(value)
+        out.append(
+            Measurement(
+                name=f"{prefix}au_f1",
+                value=_value(value),
+                higher_is_better=True,
+                averaging="binary F1 of the active class, -1 rows ignored, prediction >= 0.5 = active",
+                label=unit,
+                n=int(keep.sum()),
+            )
+        )
+    out.append(
+        Measurement(
+            name=f"{prefix}au_mean_f1",
+            value=float(np.mean(f1s)) if f1s else None,
+            higher_is_better=True,
+            averaging=f"mean of per-AU F1 over {len(f1s)} AUs",
+            n=len(frame),
+        )
+    )
+    return out
+
+
+@dataclass(frozen=True)
+class _Scores:
+    measurements: list[Measurement]
+    confusion: np.ndarray | None
+
+
+def _score(frame: pd.DataFrame, prefix: str) -> _Scores:
+    measurements: list[Measurement] = []
+    confusion = None
+    has_discrete = "target" in frame.columns or "pred" in frame.columns
+    if has_discrete:
+        missing = [c for c in ("target", "pred") if c not in frame.columns]
+        if missing:
+            raise ValueError(f"the predictions have no {missing[0]} column")
+        found, confusion = _discrete(frame, prefix)
+        measurements += found + _kappa(frame, prefix)
+    measurements += _va(frame, prefix) + _au(frame, prefix)
+    if not measurements:
+        raise ValueError(
+            "the predictions have nothing to score: no target/pred, valence/arousal or au_* columns "
+            f"(columns: {', '.join(map(str, frame.columns))})"
+        )
+    return _Scores(measurements=measurements, confusion=confusion)
+
+
+def _folds(frame: pd.DataFrame, prefix: str, pooled: list[Measurement]) -> list[Measurement]:
+    if "fold" not in frame.columns or frame["fold"].nunique(dropna=True) < 2:
+        return []
+    if frame["fold"].isna().any():
+        raise ValueError("some rows have no fold; every row of a multi-fold table needs one")
+    headline = {f"{prefix}{s}" for s in FOLD_SCORES}
+    direction = {m.name: m.higher_is_better for m in pooled if m.name in headline and m.group is None}
+    per_fold: dict[str, list[float]] = {name: [] for name in direction}
+    out: list[Measurement] = []
+    for fold, sub in frame.groupby("fold", sort=True):
+        for m in _score(sub, prefix).measurements:
+            if m.name in per_fold and m.group is None:
+                out.append(m.model_copy(update={"group": f"fold={fold}"}))
+                if m.value is not None:
+                    per_fold[m.name].append(m.value)
+    n_folds = frame["fold"].nunique()
+    for name, values in per_fold.items():
+        complete = len(values) == n_folds
+        out += [
+            Measurement(
+                name=f"{name}.fold_mean",
+                value=float(np.mean(values)) if complete else None,
+                higher_is_better=direction[name],
+                averaging=f"mean of {n_folds} per-fold scores (cross-fold result as papers report it)",
+                n=len(frame),
+            ),
+            Measurement(
+                name=f"{name}.fold_std",
+                value=float(np.std(values, ddof=1)) if complete else None,
+                higher_is_better=False,
+                averaging=f"sample std (ddof=1) of {n_folds} per-fold scores",
+                n=len(frame),
+            ),
+        ]
+    return out
+
+
+def _levels(predictions: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    if "granularity" not in predictions.columns:
+        return {"clip": predictions}
+    levels = predictions["granularity"].astype(str)
+    unknown = sorted(set(levels) - {"clip", "frame"})
+    if unknown:
+        raise ValueError(f"granularity values must be 'clip' or 'frame', got {unknown}")
+    return {lvl: predictions[levels == lvl] for lvl in ("clip", "frame") if (levels == lvl).any()}
+
+
+@register_evaluator("accuracy")
+def evaluate_accuracy(*, predictions: pd.DataFrame, params: dict[str, Any]) -> EvalResult:
+    """Accuracy metrics of the predictions: clip level, frame level (``frame.``) and per fold; see the module doc."""
+    if len(predictions) == 0:
+        raise ValueError("no predictions to evaluate")
+    measurements: list[Measurement] = []
+    confusion = None
+    for level, frame in _levels(predictions).items():
+        prefix = "" if level == "clip" else "frame."
+        frame = frame.dropna(axis=1, how="all")  # a column empty at this level (stacked table) is absent here
+        scores = _score(frame, prefix)
+        measurements += scores.measurements + _folds(frame, prefix, scores.measurements)
+        if level == "clip":
+            confusion = scores.confusion
     return EvalResult(
         evaluator="accuracy",
         status="ok",
         measurements=tuple(measurements),
         params=params,
         label_order=CANONICAL_EMOTIONS,
-        confusion=tuple(tuple(int(v) for v in row) for row in cm),
+        confusion=None if confusion is None else tuple(tuple(int(v) for v in row) for row in confusion),
     )

@@ -16,21 +16,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score, mean_absolute_error
 
+from affectgate.evaluators.accuracy import ccc
 from affectgate.evaluators.registry import register_evaluator
 from affectgate.records import EvalResult, Measurement
 
 SIGNALS: tuple[str, ...] = ("yaw", "pitch", "gaze_x", "gaze_y", "eye_openness")
-
-
-def ccc(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Concordance correlation coefficient 2·cov / (var_x + var_y + (μx − μy)²) with 1/N moments; NaN if undefined."""
-    x, y = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
-    if len(x) == 0:
-        return float("nan")
-    mx, my = x.mean(), y.mean()
-    cov = np.mean((x - mx) * (y - my))
-    denom = x.var() + y.var() + (mx - my) ** 2
-    return float(2 * cov / denom) if denom > 0 else float("nan")
 
 
 def _value(v: float) -> float | None:

@@ -74,6 +74,33 @@ def _uar(y_true: pd.Series, y_pred: pd.Series) -> float:
     return uar(np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object))
 
 
+def finding(*, gap: float, ci: tuple[float | None, float | None], threshold: float) -> str:
+    """The three-state finding: 'exceeds' (CI lower bound >= threshold), 'within' (upper bound below it), else
+    'inconclusive' (the interval straddles the threshold, or there is no interval: groups too small)."""
+    lo, hi = ci
+    if np.isnan(gap) or lo is None or hi is None:
+        return "inconclusive"
+    if lo >= threshold:
+        return "exceeds"
+    return "within" if hi < threshold else "inconclusive"
+
+
+def finding_measurement(
+    *, attr: str, gap: float, ci: tuple[float | None, float | None], threshold: float
+) -> Measurement:
+    """``fairness.finding.<attr>`` with the state as its label (value 1.0) and the threshold in ``averaging``."""
+    return Measurement(
+        name=f"fairness.finding.{attr}",
+        value=1.0,
+        higher_is_better=False,
+        averaging=f"accuracy gap vs threshold {threshold} on the 95% subject-bootstrap CI",
+        label=finding(gap=gap, ci=ci, threshold=threshold),
+        n=0,
+        ci_low=ci[0],
+        ci_high=ci[1],
+    )
+
+
 @register_evaluator("fairness")
 def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> EvalResult:
     """Per-group accuracy and UAR per sensitive attribute; gap = max minus min over judged groups."""
@@ -83,11 +110,20 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
     min_subjects = int(params.get("min_group_subjects", 3))
     resamples = int(params.get("bootstrap_resamples", 500))
     seed = int(params.get("seed", 0))
+    threshold = params.get("threshold")
+    intersections = tuple(params.get("intersections") or ())
     missing = [a for a in (*attributes, *gated) if a not in predictions.columns]
+    missing += [p for i in intersections for p in i.split("*") if p not in predictions.columns]
     if missing:
         raise ValueError(
             f"group attributes {missing} are not in the predictions; the dataset needs them in metadata.csv"
         )
+    if intersections:  # "a*b" -> a column of "value_a & value_b", measured like any attribute (never gated)
+        predictions = predictions.copy()
+        for inter in intersections:
+            parts = inter.split("*")
+            predictions[inter] = predictions[parts].astype(str).agg(" & ".join, axis=1)
+        attributes = (*attributes, *intersections)
     measurements: list[Measurement] = []
     overall_gap, worst_attr = -1.0, ""
     gated_cis: list[tuple[float | None, float | None]] = []
@@ -161,6 +197,10 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
                 n=int(judged["n"].sum()),
             ),
         ]
+        if threshold is not None:
+            measurements.append(
+                finding_measurement(attr=attr, gap=gap, ci=(ci_low, ci_high), threshold=float(threshold))
+            )
         if attr in gated and not np.isnan(gap):
             gated_cis.append((ci_low, ci_high))
             if gap > overall_gap:
@@ -202,5 +242,7 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
             "min_group_subjects": min_subjects,
             "bootstrap_resamples": resamples,
             "seed": seed,
+            "threshold": None if threshold is None else float(threshold),
+            "intersections": list(intersections),
         },
     )

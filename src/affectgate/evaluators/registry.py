@@ -7,6 +7,7 @@ import inspect
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -29,6 +30,7 @@ class ModelInputs:
     split: DFEWSplit  # the clips the predictions were made on (same order as the predictions' rows)
     threads: int = 2
     batch_size: int = 16
+    clip_cache: Path | None = None  # folder of decoded clips shared by every pass over the same frames
 
 
 EvaluatorFn = Callable[..., EvalResult]
@@ -53,9 +55,14 @@ def register_evaluator(name: str) -> Callable[[EvaluatorFn], EvaluatorFn]:
 
 def _load_builtins() -> None:
     from affectgate.evaluators import (  # noqa: F401
+        abstention,
         accuracy,
+        drift,  # noqa: F401
         engagement,  # noqa: F401
         fairness,
+        latency,  # noqa: F401
+        quantization,
+        robustness,
     )
 
 

@@ -38,13 +38,16 @@ def decide_case(*, case: PolicyCase, policies_root: Path) -> PolicyDecision:
     """The decision the engine makes for a case."""
     context = case_context(case=case, policies_root=policies_root)
     packs = load_packs(root=policies_root, names=case.packs)
-    model = (
-        None
-        if case.model is None
-        else ModelFacts(
-            arch=case.model.arch, output_kinds=case.model.output_kinds, onnx_outputs=case.model.onnx_outputs
+    model = None
+    if case.model is not None:
+        declared = case.model.onnx_outputs if case.model.card_outputs is None else case.model.card_outputs
+        model = ModelFacts(
+            arch=case.model.arch,
+            output_kinds=case.model.output_kinds,
+            onnx_outputs=case.model.onnx_outputs,
+            undeclared_outputs=tuple(name for name in case.model.onnx_outputs if name not in declared),
+            precision=case.model.precision,
         )
-    )
     facts = assemble_facts(
         context=context,
         model=model,
@@ -55,6 +58,7 @@ def decide_case(*, case: PolicyCase, policies_root: Path) -> PolicyDecision:
         has_report=bool(case.metrics or case.evaluators),
         thresholds=pack_thresholds(packs=packs),
         as_of=case.as_of,
+        baseline=case.baseline,
     )
     return decide_facts(facts=facts, packs=packs)
 

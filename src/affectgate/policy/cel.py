@@ -146,6 +146,11 @@ def make_activation(*, variables: Mapping[str, Plain]) -> CelActivation:
     return CelActivation(variables={name: to_cel(value) for name, value in variables.items()})
 
 
+def with_variables(*, activation: CelActivation, variables: Mapping[str, Plain]) -> CelActivation:
+    """``activation`` with more (or replaced) variables, converted to CEL values."""
+    return CelActivation(variables={**activation.variables, **{k: to_cel(v) for k, v in variables.items()}})
+
+
 def to_cel(value: Plain | tuple[Plain, ...]) -> celtypes.Value:
     """A plain Python value as a CEL value (tuples become lists)."""
     if value is None:

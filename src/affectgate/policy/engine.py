@@ -21,9 +21,11 @@ from affectgate.policy.cel import (
     Plain,
     make_activation,
     render_value,
+    to_plain,
+    with_variables,
 )
 from affectgate.policy.loader import CompiledRule, PolicyPack
-from affectgate.policy.schema import CORE_PACK, EvaluatorStatus, RuleStatus
+from affectgate.policy.schema import CORE_PACK, Baseline, EvaluatorStatus, Precision, RuleStatus
 from affectgate.records import (
     EvalReport,
     ModelCard,
@@ -61,6 +63,10 @@ class ModelFacts(FactsModel):
     arch: str = Field(description="Architecture id.")
     output_kinds: tuple[OutputKind, ...] = Field(description="Every kind of output the model emits (card).")
     onnx_outputs: tuple[str, ...] = Field(description="Output names read from the ONNX graph.")
+    undeclared_outputs: tuple[str, ...] = Field(
+        default=(), description="ONNX graph outputs the card does not declare (their meaning is unknown)."
+    )
+    precision: Precision = Field(default="fp32", description="Numeric precision of the weights.")
 
     @property
     def emits_emotion(self) -> bool:
@@ -80,6 +86,9 @@ class Facts(FactsModel):
     as_of: date = Field(description="Date the rules are evaluated for.")
     synthetic_data: bool = Field(description="Whether the evaluation data were synthetic.")
     has_report: bool = Field(description="Whether an evaluation report stands behind metrics/evaluators.")
+    baseline: Baseline | None = Field(
+        default=None, description="The version holding the context's alias; None = none known."
+    )
 
     def variables(self) -> dict[str, Plain]:
         """The CEL activation: plain values only (tuples -> lists, None -> null)."""
@@ -92,7 +101,9 @@ class Facts(FactsModel):
                 "arch": self.model.arch,
                 "output_kinds": list(self.model.output_kinds),
                 "onnx_outputs": list(self.model.onnx_outputs),
+                "undeclared_outputs": list(self.model.undeclared_outputs),
                 "emits_emotion": self.model.emits_emotion,
+                "precision": self.model.precision,
             }
         return {
             "context": context,
@@ -105,6 +116,7 @@ class Facts(FactsModel):
             "as_of": self.as_of.isoformat(),
             "synthetic_data": self.synthetic_data,
             "has_report": self.has_report,
+            "baseline": None if self.baseline is None else self.baseline.model_dump(mode="json"),
         }
 
 
@@ -116,11 +128,29 @@ def pack_thresholds(*, packs: Sequence[PolicyPack]) -> dict[str, float]:
     return merged
 
 
-def model_facts(*, card: ModelCard | None, onnx_outputs: Sequence[str] = ()) -> ModelFacts | None:
-    """Model facts from a card and the ONNX graph's output names; None without a card."""
+def card_precision(*, card: ModelCard) -> Precision:
+    """``int8`` when the card is that of an int8 variant (``affectgate zoo quantize`` marks the title), else fp32."""
+    return "int8" if card.arch.endswith("_int8") or "[int8" in card.title.lower() else "fp32"
+
+
+def model_facts(
+    *, card: ModelCard | None, onnx_outputs: Sequence[str] = (), precision: Precision | None = None
+) -> ModelFacts | None:
+    """Model facts from a card and the ONNX graph's output names; None without a card.
+
+    ``undeclared_outputs`` are graph outputs the card does not describe (only known when the graph was
+    read); ``precision`` defaults to what the card says (:func:`card_precision`).
+    """
     if card is None:
         return None
-    return ModelFacts(arch=card.arch, output_kinds=card.output_kinds, onnx_outputs=tuple(onnx_outputs))
+    declared = {o.name for o in card.outputs}
+    return ModelFacts(
+        arch=card.arch,
+        output_kinds=card.output_kinds,
+        onnx_outputs=tuple(onnx_outputs),
+        undeclared_outputs=tuple(name for name in onnx_outputs if name not in declared),
+        precision=precision or card_precision(card=card),
+    )
 
 
 def report_metrics(*, report: EvalReport) -> dict[str, float]:
@@ -157,6 +187,7 @@ def assemble_facts(
     has_report: bool,
     thresholds: Mapping[str, float],
     as_of: date,
+    baseline: Baseline | None = None,
 ) -> Facts:
     """Facts from parts; ``thresholds`` are the pack defaults, overridden here by ``context.thresholds``."""
     merged = dict(thresholds)
@@ -172,6 +203,7 @@ def assemble_facts(
         as_of=as_of,
         synthetic_data=synthetic_data,
         has_report=has_report,
+        baseline=baseline,
     )
 
 
@@ -183,30 +215,35 @@ def build_facts(
     report: EvalReport | None,
     thresholds: Mapping[str, float],
     as_of: date,
+    precision: Precision | None = None,
+    baseline: Baseline | None = None,
+    gate_metrics: Mapping[str, float] | None = None,
 ) -> Facts:
-    """Facts from records; a missing report gives empty metrics and evaluators, ``has_report`` false."""
-    if report is None:
-        return assemble_facts(
-            context=context,
-            model=model_facts(card=card, onnx_outputs=onnx_outputs),
-            metrics={},
-            evaluators={},
-            evaluator_errors={},
-            synthetic_data=False,
-            has_report=False,
-            thresholds=thresholds,
-            as_of=as_of,
-        )
+    """Facts from records; a missing report gives empty metrics and evaluators, ``has_report`` false.
+
+    ``gate_metrics`` are numbers the gate computes outside any evaluator (``int8.war_drop``,
+    ``regression.uar_delta``); a key the report already holds is an error (two sources for one number).
+    """
+    model = model_facts(card=card, onnx_outputs=onnx_outputs, precision=precision)
+    metrics = report_metrics(report=report) if report is not None else {}
+    for key, value in (gate_metrics or {}).items():
+        if key in metrics:
+            raise PolicyError(
+                f"gate metric {key!r} is also in the evaluation report", fix="compute each metric in one place"
+            )
+        if not math.isnan(value):
+            metrics[key] = float(value)
     return assemble_facts(
         context=context,
-        model=model_facts(card=card, onnx_outputs=onnx_outputs),
-        metrics=report_metrics(report=report),
-        evaluators={r.evaluator: r.status for r in report.results},
-        evaluator_errors={r.evaluator: r.error for r in report.results if r.error},
-        synthetic_data=report.synthetic_data,
-        has_report=True,
+        model=model,
+        metrics=metrics,
+        evaluators={} if report is None else {r.evaluator: r.status for r in report.results},
+        evaluator_errors={} if report is None else {r.evaluator: r.error for r in report.results if r.error},
+        synthetic_data=False if report is None else report.synthetic_data,
+        has_report=report is not None,
         thresholds=thresholds,
         as_of=as_of,
+        baseline=baseline,
     )
 
 
@@ -218,8 +255,15 @@ def decide(
     report: EvalReport | None,
     packs: Sequence[PolicyPack],
     as_of: date,
+    precision: Precision | None = None,
+    baseline: Baseline | None = None,
+    gate_metrics: Mapping[str, float] | None = None,
 ) -> PolicyDecision:
-    """The verdict for one context: every rule of every pack, plus the built-in evidence rule."""
+    """The verdict for one context: every rule of every pack, plus the built-in evidence rule.
+
+    ``baseline`` is the version holding the context's alias (enables the non-regression rule);
+    ``gate_metrics`` and ``precision`` are as in :func:`build_facts` and :func:`model_facts`.
+    """
     facts = build_facts(
         context=context,
         card=card,
@@ -227,6 +271,9 @@ def decide(
         report=report,
         thresholds=pack_thresholds(packs=packs),
         as_of=as_of,
+        precision=precision,
+        baseline=baseline,
+        gate_metrics=gate_metrics,
     )
     return decide_facts(facts=facts, packs=packs)
 
@@ -239,14 +286,16 @@ def decide_facts(*, facts: Facts, packs: Sequence[PolicyPack]) -> PolicyDecision
     activation = make_activation(variables=facts.variables())
     outcomes: list[RuleOutcome] = [_core_evidence_outcome(facts=facts, enforce_early=context.enforce_early)]
     for pack in packs:
+        pack_activation, definition_errors = definitions_activation(pack=pack, activation=activation)
         for rule in pack.rules:
             outcomes.append(
                 _rule_outcome(
                     rule=rule,
                     pack=pack.name,
-                    activation=activation,
+                    activation=pack_activation,
                     as_of=facts.as_of,
                     enforce_early=context.enforce_early,
+                    definition_errors=definition_errors,
                 )
             )
     return PolicyDecision(
@@ -256,6 +305,31 @@ def decide_facts(*, facts: Facts, packs: Sequence[PolicyPack]) -> PolicyDecision
         pack_digests={pack.name: pack.digest for pack in packs},
         as_of=facts.as_of,
     )
+
+
+def definitions_activation(*, pack: PolicyPack, activation: CelActivation) -> tuple[CelActivation, dict[str, str]]:
+    """``activation`` plus ``defs``: the pack's definitions evaluated in order, and the errors of those that failed.
+
+    A definition that cannot be evaluated is left out of ``defs``, so every rule reading it errors
+    (fail closed) and names the definition's own error.
+    """
+    values: dict[str, Plain] = {}
+    errors: dict[str, str] = {}
+    for definition in pack.definitions:
+        try:
+            values[definition.name] = definition.program.evaluate(
+                activation=with_variables(activation=activation, variables={"defs": values})
+            )
+        except CelEvaluationError as exc:
+            errors[definition.name] = exc.error
+    return with_variables(activation=activation, variables={"defs": values}), errors
+
+
+def definition_values(*, facts: Facts, pack: PolicyPack) -> dict[str, Plain]:
+    """The values of a pack's definitions for these facts (for explanations; failed ones are left out)."""
+    activation, _ = definitions_activation(pack=pack, activation=make_activation(variables=facts.variables()))
+    values = activation.variables["defs"]
+    return {name: to_plain(value) for name, value in values.items()}
 
 
 def verdict_of(*, outcomes: Sequence[RuleOutcome]) -> Verdict:
@@ -315,7 +389,13 @@ def _not_yet_effective_message(*, effective: date, as_of: date) -> str:
 
 
 def _rule_outcome(
-    *, rule: CompiledRule, pack: str, activation: CelActivation, as_of: date, enforce_early: bool
+    *,
+    rule: CompiledRule,
+    pack: str,
+    activation: CelActivation,
+    as_of: date,
+    enforce_early: bool,
+    definition_errors: Mapping[str, str],
 ) -> RuleOutcome:
     spec = rule.spec
 
@@ -364,10 +444,16 @@ def _rule_outcome(
             evidence,
         )
     except CelEvaluationError as exc:
+        causes = [
+            f"definition {name} could not be evaluated: {error}"
+            for name, error in definition_errors.items()
+            if f"defs.{name}" in exc.expression or repr(name) in exc.error
+        ]
         return outcome(
             "error",
-            f"rule {spec.id}: {step} expression `{exc.expression}` could not be evaluated: {exc.error}. "
-            "A rule that cannot be evaluated sends the release to review.",
+            f"rule {spec.id}: {step} expression `{exc.expression}` could not be evaluated: {exc.error}"
+            + (f" ({'; '.join(causes)})" if causes else "")
+            + ". A rule that cannot be evaluated sends the release to review.",
             {},
         )
 

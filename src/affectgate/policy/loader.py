@@ -25,6 +25,9 @@ DEFAULT_PACKS: tuple[str, ...] = ("eu_ai_act", "quality")
 PACK_FILE = "pack.yaml"
 CONTEXTS_FOLDER = "contexts"
 _CONTEXT_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_DEFINITION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: How a rule or definition reads a pack definition: ``defs.<name>``.
+DEFS_REFERENCE = re.compile(r"\bdefs\.([a-z][a-z0-9_]*)")
 
 
 @dataclass(frozen=True)
@@ -41,13 +44,22 @@ class CompiledRule:
 
 
 @dataclass(frozen=True)
+class CompiledDefinition:
+    """A named CEL expression of a pack, read by its rules as ``defs.<name>``."""
+
+    name: str
+    program: CelProgram
+
+
+@dataclass(frozen=True)
 class PolicyPack:
-    """A loaded pack: its spec, compiled rules, file path and sha256 digest."""
+    """A loaded pack: its spec, compiled definitions and rules, file path and sha256 digest."""
 
     spec: PackSpec
     rules: tuple[CompiledRule, ...]
     path: Path
     digest: str
+    definitions: tuple[CompiledDefinition, ...] = ()
 
     @property
     def name(self) -> str:
@@ -98,8 +110,13 @@ def load_pack(*, folder: Path) -> PolicyPack:
         if rule.id.split(".", 1)[0] == CORE_PACK:
             raise PolicyError(f"{path}: rule id {rule.id!r} uses the reserved prefix 'core.'", fix="rename it")
         seen.add(rule.id)
+    _check_stages(spec=spec, path=path)
+    definitions = tuple(_compile_definitions(spec=spec, path=path))
     rules = tuple(_compile_rule(rule=rule, path=path) for rule in spec.rules)
-    return PolicyPack(spec=spec, rules=rules, path=path, digest=hashlib.sha256(raw).hexdigest())
+    _check_definition_references(spec=spec, path=path)
+    return PolicyPack(
+        spec=spec, rules=rules, path=path, digest=hashlib.sha256(raw).hexdigest(), definitions=definitions
+    )
 
 
 def load_packs(*, root: Path, names: Sequence[str] = DEFAULT_PACKS) -> tuple[PolicyPack, ...]:
@@ -171,6 +188,93 @@ def _read_context(*, path: Path) -> UseContext:
             fix=f"set 'id: {path.stem}' or rename the file",
         )
     return context
+
+
+def _check_stages(*, spec: PackSpec, path: Path) -> None:
+    """With declared stages, every rule names a known stage and the rules follow the stage order."""
+    if not spec.stages:
+        for rule in spec.rules:
+            if rule.stage:
+                raise PolicyError(
+                    f"{path}: rule {rule.id} names stage {rule.stage!r} but the pack declares no 'stages'",
+                    fix="list the stages in order under 'stages:' or remove the rule's 'stage'",
+                )
+        return
+    if len(set(spec.stages)) != len(spec.stages):
+        raise PolicyError(f"{path}: 'stages' lists a stage twice: {', '.join(spec.stages)}", fix="list each once")
+    previous = 0
+    for rule in spec.rules:
+        if rule.stage not in spec.stages:
+            close = difflib.get_close_matches(rule.stage, spec.stages, n=1)
+            raise PolicyError(
+                f"{path}: rule {rule.id} has "
+                + (f"unknown stage {rule.stage!r}" if rule.stage else "no 'stage'")
+                + " although the pack declares stages",
+                fix=(f"did you mean {close[0]!r}? " if close else "") + f"stages: {', '.join(spec.stages)}",
+            )
+        index = spec.stages.index(rule.stage)
+        if index < previous:
+            raise PolicyError(
+                f"{path}: rule {rule.id} (stage {rule.stage!r}) comes after a rule of stage "
+                f"{spec.stages[previous]!r}; rules are evaluated in file order",
+                fix=f"move it up: the stage order is {' -> '.join(spec.stages)}",
+            )
+        previous = index
+
+
+def _compile_definitions(*, spec: PackSpec, path: Path) -> list[CompiledDefinition]:
+    compiled: list[CompiledDefinition] = []
+    for name, source in spec.definitions.items():
+        if not _DEFINITION_NAME.match(name):
+            raise PolicyError(
+                f"{path}: definition name {name!r} is not a CEL identifier",
+                fix="use lower-case letters, digits and '_', starting with a letter",
+            )
+        where = f"{path}: definition {name}"
+        program = compile_expression(source=source, where=where)
+        for used in DEFS_REFERENCE.findall(source):
+            if used not in [d.name for d in compiled]:
+                raise PolicyError(
+                    f"{where} reads defs.{used}, which is not defined above it",
+                    fix="define it earlier in 'definitions' (each definition sees only the ones above it)",
+                )
+        compiled.append(CompiledDefinition(name=name, program=program))
+    return compiled
+
+
+def _check_definition_references(*, spec: PackSpec, path: Path) -> None:
+    """Every ``defs.<name>`` a rule reads is defined in the pack (caught at load time, not per decision)."""
+    for rule in spec.rules:
+        for source in rule_sources(rule=rule):
+            for used in DEFS_REFERENCE.findall(source):
+                if used not in spec.definitions:
+                    close = difflib.get_close_matches(used, list(spec.definitions), n=1)
+                    raise PolicyError(
+                        f"{path}: rule {rule.id} reads defs.{used}, which the pack does not define",
+                        fix=(f"did you mean defs.{close[0]}? " if close else "")
+                        + f"definitions: {', '.join(spec.definitions) or 'none'}",
+                    )
+
+
+def rule_sources(*, rule: RuleSpec) -> tuple[str, ...]:
+    """Every CEL source text of a rule: conditions, messages (with their placeholders) and evidence."""
+    return (
+        rule.applies_when,
+        rule.fails_when,
+        rule.message,
+        rule.pass_message,
+        rule.not_applicable_message,
+        *rule.evidence,
+    )
+
+
+def definitions_used(*, pack: PolicyPack, rule: RuleSpec) -> tuple[CompiledDefinition, ...]:
+    """The pack definitions a rule reads, directly or through other definitions, in definition order."""
+    wanted = {name for source in rule_sources(rule=rule) for name in DEFS_REFERENCE.findall(source)}
+    for definition in reversed(pack.definitions):
+        if definition.name in wanted:
+            wanted.update(DEFS_REFERENCE.findall(definition.program.source))
+    return tuple(d for d in pack.definitions if d.name in wanted)
 
 
 def _compile_rule(*, rule: RuleSpec, path: Path) -> CompiledRule:

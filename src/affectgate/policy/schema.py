@@ -20,6 +20,7 @@ from affectgate.records import OutputKind, Severity, UseContext, Verdict
 
 RuleStatus = Literal["pass", "fail", "not_applicable", "not_yet_effective", "error"]
 EvaluatorStatus = Literal["ok", "failed", "skipped"]
+Precision = Literal["fp32", "int8"]
 
 #: Rule ids reserved for the engine's built-in rules.
 CORE_PACK = "core"
@@ -55,6 +56,9 @@ class RuleSpec(Spec):
     evidence: tuple[str, ...] = Field(
         default=(), description="CEL expressions whose values are recorded in the outcome (key = expression)."
     )
+    stage: str = Field(
+        default="", description="Evaluation stage (one of the pack's 'stages'); required when the pack declares stages."
+    )
 
 
 class PackSpec(Spec):
@@ -67,6 +71,17 @@ class PackSpec(Spec):
     defaults: dict[str, float] = Field(
         default_factory=dict, description="Default thresholds (contexts override them per key)."
     )
+    definitions: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Named CEL expressions, evaluated once per decision in file order (each sees the earlier ones); "
+            "the pack's rules read them as 'defs.<name>'."
+        ),
+    )
+    stages: tuple[str, ...] = Field(
+        default=(),
+        description="Evaluation stages in order; when given, every rule names its stage and rules follow this order.",
+    )
     rules: tuple[RuleSpec, ...] = Field(min_length=1, description="Rules, evaluated in this order.")
 
 
@@ -76,6 +91,17 @@ class CaseModel(Spec):
     arch: str = Field(description="Architecture id.")
     output_kinds: tuple[OutputKind, ...] = Field(description="Every kind of output the model emits.")
     onnx_outputs: tuple[str, ...] = Field(default=(), description="Output names of the ONNX graph.")
+    card_outputs: tuple[str, ...] | None = Field(
+        default=None, description="Output names the card declares; None = the same as onnx_outputs."
+    )
+    precision: Precision = Field(default="fp32", description="Numeric precision of the weights (int8 variants).")
+
+
+class Baseline(Spec):
+    """The model version currently holding the context's alias (what a candidate must not regress from)."""
+
+    name: str = Field(min_length=1, description="Registered model name.")
+    version: str = Field(min_length=1, description="Registered version holding the alias.")
 
 
 class CaseExpect(Spec):
@@ -104,6 +130,9 @@ class PolicyCase(Spec):
         default_factory=dict, description="Evaluator name -> error message, for failed evaluators."
     )
     synthetic_data: bool = Field(default=False, description="Whether the evaluation data were synthetic.")
+    baseline: Baseline | None = Field(
+        default=None, description="The version holding the context's alias; None = no alias holder yet."
+    )
     as_of: date = Field(description="Date the rules are evaluated for.")
     packs: tuple[str, ...] = Field(default=("eu_ai_act", "quality"), description="Packs to run, in order.")
     expect: CaseExpect = Field(description="The expected decision.")

@@ -115,8 +115,10 @@ class MlflowRegistry:
                         ),
                     }
                 )
-                mlflow.log_artifact(str(run_dir / "report.json"))
-                mlflow.log_artifact(str(predictions_path))
+                # the whole run folder: report, predictions, data validation, plots, synthetic-data notice
+                mlflow.log_artifacts(str(run_dir))
+                if predictions_path.parent.resolve() != run_dir.resolve():
+                    mlflow.log_artifact(str(predictions_path))
                 version = self._register(candidate=candidate, run_id=run.info.run_id)
         except RegistryError:
             raise
@@ -207,6 +209,11 @@ class MlflowRegistry:
             return str(self.client.get_model_version_by_alias(name, alias_for(context_id)).version)
         except Exception:
             return None
+
+    def version_metrics(self, *, name: str, version: str) -> dict[str, float]:
+        """Metrics of the evaluation run that registered a version (keys as logged, e.g. ``uar``)."""
+        run_id = self.client.get_model_version(name, version).run_id
+        return dict(self.client.get_run(run_id).data.metrics) if run_id else {}
 
     def version_tags(self, *, name: str, version: str) -> dict[str, str]:
         """Tags of a model version."""

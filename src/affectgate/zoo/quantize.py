@@ -11,6 +11,7 @@ file as ``model.onnx``, a copy of the card and its own sha256 lock, so
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -172,6 +173,7 @@ def quantize_export(
         "quant_format": "QDQ" if chosen == "static" else "dynamic (MatMul, int8 weights)",
         "calibration_clips": int(next(iter(calibration.values())).shape[0]) if calibration else 0,
         "fp32_sha256": fp32.onnx_sha256,
+        "fp32_folder": os.path.relpath(folder.resolve(), out.resolve()),
         "fp32_vs_int8_max_abs_diff": max_diff,
         "fp32_vs_int8_top1_agreement": agree,
         "onnxruntime_version": ort.__version__,

@@ -61,8 +61,15 @@ def load_candidate(*, path: Path, name: str | None = None) -> Candidate:
                 f"but the card lists {len(card.labels)} labels",
                 fix="fix `labels` in card.yaml (labels in output order)",
             )
+    precision = "int8" if lock.get("precision") == "int8" else "fp32"
+    fp32_path = None
+    if precision == "int8" and lock.get("fp32_folder"):
+        fp32_path = (folder / lock["fp32_folder"] / ONNX_NAME).resolve()
     return Candidate(
-        name=name or f"affectgate-{card.arch}",
+        name=name or f"affectgate-{card.arch}" + ("-int8" if precision == "int8" else ""),
+        precision=precision,
+        fp32_onnx_path=fp32_path,
+        fp32_sha256=lock.get("fp32_sha256") if precision == "int8" else None,
         card=card,
         onnx_path=onnx_path.resolve(),
         onnx_sha256=digest,

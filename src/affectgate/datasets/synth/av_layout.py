@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,26 +26,20 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from affectgate.datasets.labels import CANONICAL_EMOTIONS
+from affectgate.datasets.ravdess import (  # the RAVDESS file-name convention lives with the loader
+    AUDIO_MODALITY,
+    RAVDESS_EMOTIONS,
+    VIDEO_MODALITY,
+    parse_ravdess_name,
+    ravdess_name,
+)
 from affectgate.datasets.synth.audio import log_mel, read_wav, synth_utterance, write_wav
 from affectgate.datasets.synth.dfew_layout import AGE_BANDS, GROUPS, _prepare_root
 from affectgate.datasets.synth.faces import EXPRESSIONS, FrameKnobs, intensity_curve, make_subject, render_face
 from affectgate.errors import DataError
 from affectgate.records import AudioSpec
 
-#: RAVDESS emotion codes -> canonical names (02 = calm has no canonical name and is never generated).
-RAVDESS_EMOTIONS: dict[int, str] = {
-    1: "neutral",
-    3: "happiness",
-    4: "sadness",
-    5: "anger",
-    6: "fear",
-    7: "disgust",
-    8: "surprise",
-}
-RAVDESS_CODE = {v: k for k, v in RAVDESS_EMOTIONS.items()}
-NAME_RE = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
 NOTICE = "SYNTHETIC DATA — procedurally rendered faces and synthesised voices, not real people"
-VIDEO_MODALITY, AUDIO_MODALITY, SPEECH = 2, 3, 1
 
 
 class AVSynthConfig(BaseModel):
@@ -89,35 +82,6 @@ class AVSynthSummary(BaseModel):
     n_recordings: int = Field(description="Recordings (each one MP4 and one WAV).")
     n_actors: int = Field(description="Actors.")
     per_class: dict[str, int] = Field(description="Recordings per canonical emotion.")
-
-
-def ravdess_name(*, modality: int, emotion: int, intensity: int, statement: int, repetition: int, actor: int) -> str:
-    """The 7-field RAVDESS stem, e.g. ``02-01-06-01-02-01-12`` (channel 01 = speech)."""
-    return f"{modality:02d}-{SPEECH:02d}-{emotion:02d}-{intensity:02d}-{statement:02d}-{repetition:02d}-{actor:02d}"
-
-
-def parse_ravdess_name(stem: str) -> dict[str, int | str]:
-    """Fields of a RAVDESS file stem; a DataError for names that break the convention."""
-    m = NAME_RE.match(stem)
-    if m is None:
-        raise DataError(
-            f"{stem!r} is not a RAVDESS file name",
-            fix="expected modality-channel-emotion-intensity-statement-repetition-actor, e.g. 02-01-06-01-02-01-12",
-        )
-    modality, channel, emotion, intensity, statement, repetition, actor = (int(g) for g in m.groups())
-    if emotion not in RAVDESS_EMOTIONS and emotion != 2:
-        raise DataError(f"{stem!r}: emotion code {emotion:02d} is not a RAVDESS code (01..08)")
-    return {
-        "modality": modality,
-        "channel": channel,
-        "emotion_code": emotion,
-        "emotion": RAVDESS_EMOTIONS.get(emotion, "calm"),
-        "intensity": intensity,
-        "statement": statement,
-        "repetition": repetition,
-        "actor": actor,
-        "sex": "male" if actor % 2 == 1 else "female",
-    }
 
 
 def _write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:

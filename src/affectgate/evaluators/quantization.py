@@ -1,0 +1,82 @@
+"""The accuracy cost of an int8 variant, measured by running its fp32 original on the same clips.
+
+An int8 candidate (``zoo quantize``) records in its lock file the folder and sha256 of the fp32 model
+it was quantised from. This evaluator loads that model (refusing it if its digest changed), predicts
+the same split and reports ``int8.war_drop`` / ``int8.uar_drop`` (fp32 minus int8: positive = int8 is
+worse) and the top-1 agreement of the two. For an fp32 candidate it is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from affectgate.errors import ModelError
+from affectgate.evaluators.accuracy import uar, war
+from affectgate.evaluators.registry import ModelInputs, register_evaluator
+from affectgate.records import EvalResult, Measurement
+
+
+@register_evaluator("int8_drop")
+def evaluate_int8_drop(*, predictions: pd.DataFrame, params: dict[str, Any], model: ModelInputs) -> EvalResult:
+    """WAR/UAR of the fp32 original minus those of the int8 candidate, on the same clips."""
+    from affectgate.inference import predict_split
+    from affectgate.zoo.runtime import load_candidate
+
+    cand = model.candidate
+    if cand.precision != "int8":
+        return EvalResult(
+            evaluator="int8_drop", status="skipped", error="fp32 candidate: there is no int8 drop to measure"
+        )
+    if cand.fp32_onnx_path is None or not cand.fp32_onnx_path.is_file():
+        raise ModelError(
+            f"the fp32 model of int8 candidate {cand.name} is not found ({cand.fp32_onnx_path})",
+            fix="keep the fp32 export folder next to its int8 folder (affectgate zoo quantize writes both)",
+        )
+    fp32 = load_candidate(path=cand.fp32_onnx_path)
+    if cand.fp32_sha256 and fp32.onnx_sha256 != cand.fp32_sha256:
+        raise ModelError(
+            f"{cand.fp32_onnx_path} is not the model {cand.name} was quantised from "
+            f"(sha256 {fp32.onnx_sha256[:12]}… vs {cand.fp32_sha256[:12]}…)",
+            fix="re-run `affectgate zoo quantize` on the current fp32 export",
+        )
+    ref = predict_split(
+        candidate=fp32,
+        split=model.split,
+        batch_size=model.batch_size,
+        threads=model.threads,
+        cache=model.clip_cache,
+    )
+    ref_pred = ref.predictions.set_index("sample_id")["pred"]
+    got = predictions.set_index("sample_id")
+    if set(ref_pred.index) != set(got.index):
+        raise ValueError("the fp32 and int8 predictions cover different clips")
+    ref_pred = ref_pred.loc[got.index]
+    y_true = got["target"].to_numpy(dtype=object)
+    y8, y32 = got["pred"].to_numpy(dtype=object), ref_pred.to_numpy(dtype=object)
+    n = len(y_true)
+    war32, war8, uar32, uar8 = war(y_true, y32), war(y_true, y8), uar(y_true, y32), uar(y_true, y8)
+    return EvalResult(
+        evaluator="int8_drop",
+        status="ok",
+        params={**params, "fp32_sha256": fp32.onnx_sha256},
+        measurements=(
+            Measurement(name="fp32.war", value=war32, higher_is_better=True, averaging="micro (accuracy)", n=n),
+            Measurement(name="fp32.uar", value=uar32, higher_is_better=True, averaging="macro over classes", n=n),
+            Measurement(
+                name="int8.war_drop", value=war32 - war8, higher_is_better=False, averaging="fp32 WAR - int8 WAR", n=n
+            ),
+            Measurement(
+                name="int8.uar_drop", value=uar32 - uar8, higher_is_better=False, averaging="fp32 UAR - int8 UAR", n=n
+            ),
+            Measurement(
+                name="int8.top1_agreement",
+                value=float(np.mean(y8 == y32)),
+                higher_is_better=True,
+                averaging="share of clips with the same top-1 class",
+                n=n,
+            ),
+        ),
+    )
