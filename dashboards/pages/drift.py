@@ -37,7 +37,7 @@ st.subheader("Quarters")
 st.dataframe(
     windows.style.apply(
         lambda row: ["background-color:#fecaca" if row["drift detected"] == 1.0 else "" for _ in row], axis=1
-    ).format({"share drifted": "{:.0%}"}, na_rep="not judged"),
+    ).format({"share drifted": "{:.0%}", "drift detected": lambda v: "yes" if v == 1.0 else "no"}, na_rep="not judged"),
     hide_index=True,
 )
 

@@ -80,6 +80,10 @@ class MlflowRegistry:
         """
         mlflow = self._mlflow
         try:
+            # the fluent API's tracking URI is process-wide: point it at this store for this run (two
+            # workspaces in one process, e.g. tests or the dashboard, must not log into each other's store)
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.tracking_uri)
             with mlflow.start_run(
                 experiment_id=self.experiment_id,
                 run_name=f"{candidate.card.arch}:{report.dataset.name}:{report.target}",
