@@ -167,3 +167,30 @@ def test_audit_verify_cli_detects_tampering(built, tmp_path):
         assert res.exit_code == 1 and "BROKEN" in res.output
     finally:
         path.write_text(original)
+
+
+@pytest.mark.e2e
+def test_gate_writes_junit_and_markdown_summary(built, tmp_path):
+    """`--junit` gives one test case per rule per context and per evaluator; `--summary` a PR comment."""
+    import xml.etree.ElementTree as ET
+
+    junit, summary = tmp_path / "gate.xml", tmp_path / "gate.md"
+    res = _gate(
+        built, "--model", str(built.model), "--context", "eu-classroom", "--data", str(built.data),
+        "--junit", str(junit), "--summary", str(summary),
+    )  # fmt: skip
+    assert res.exit_code == 1, res.output
+    root = ET.parse(junit).getroot()
+    cases = root.findall(".//testcase")
+    names = {c.get("name") for c in cases}
+    assert "euaia.art5_1f.workplace_education" in names and "accuracy" in names
+    failed = [c.get("name") for c in cases if c.find("failure") is not None]
+    assert "euaia.art5_1f.workplace_education" in failed
+    text = summary.read_text()
+    assert "eu-classroom" in text and "Art. 5(1)(f)" in text
+
+
+def test_audit_export_cli_prints_a_readable_report(built):
+    res = runner.invoke(app, ["audit", "export", "--format", "markdown"])
+    assert res.exit_code == 0, res.output
+    assert "chain" in res.output.lower()

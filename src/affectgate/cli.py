@@ -31,7 +31,7 @@ data_app = typer.Typer(
     no_args_is_help=True,
 )
 zoo_app = typer.Typer(help="Model zoo: list, cards, train, export and quantise architectures.", no_args_is_help=True)
-audit_app = typer.Typer(help="Audit log: verify the hash chain, show events.", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit log: verify the hash chain, show and export events.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(zoo_app, name="zoo")
 app.add_typer(audit_app, name="audit")
@@ -369,6 +369,10 @@ def gate(
     suite: Annotated[str, typer.Option(help="Evaluation suite (evaluators/<suite>.yaml).")] = "release",
     as_of: Annotated[str | None, typer.Option(help="Evaluate the rules as of this date (YYYY-MM-DD).")] = None,
     plain: Annotated[bool, typer.Option(help="Run the steps without Prefect.")] = False,
+    junit: Annotated[
+        Path | None, typer.Option(help="Write JUnit XML: a test case per rule and context, and per evaluator.")
+    ] = None,
+    summary: Annotated[Path | None, typer.Option(help="Write a Markdown summary for a pull-request comment.")] = None,
 ) -> None:
     """Gate a model for deployment contexts. Exit 0 promoted, 1 blocked, 2 needs review, 3 error."""
     settings = get_settings()
@@ -388,6 +392,17 @@ def gate(
     except Exception as exc:  # a Prefect or library failure: still exit 3 with the cause
         raise _fail(exc) from None
     print_results(results, settings=settings)
+    if junit is not None or summary is not None:
+        from affectgate import ci_report
+
+        report, decisions = ci_report.load_run(run_dir=settings.runs_dir / results[0].run_id, contexts=context)
+        if junit is not None:
+            junit.write_text(ci_report.junit_xml(results=results, decisions=decisions, report=report), encoding="utf-8")
+            console.print(f"JUnit XML: {junit}")
+        if summary is not None:
+            text = ci_report.markdown_summary(results=results, decisions=decisions, report=report)
+            summary.write_text(text, encoding="utf-8")
+            console.print(f"Markdown summary: {summary}")
     raise typer.Exit(combined_exit_code(results))
 
 
@@ -476,6 +491,27 @@ def audit_verify() -> None:
     for p in report.problems:
         console.print(f"  - {p.kind}: {p.message}")
     raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    start: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD) or ISO time.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day (inclusive) or ISO time.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="markdown, html or jsonl.")] = "markdown",
+    out: Annotated[Path | None, typer.Option(help="Write to this file instead of printing.")] = None,
+) -> None:
+    """A report a regulator can read: events, decisions, promotions, sign-offs and the chain's verification."""
+    from affectgate.audit.export import audit_export_command
+
+    try:
+        res = audit_export_command(settings=get_settings(), start=start, end=end, fmt=fmt, out=out)
+    except AffectgateError as exc:
+        raise _fail(exc) from None
+    if out is None:
+        print(res.text)
+    else:
+        console.print(f"wrote {out}")
+    raise typer.Exit(0 if res.chain_ok else 1)
 
 
 @audit_app.command("tail")

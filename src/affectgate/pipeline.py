@@ -90,6 +90,7 @@ class GateResult:
     metrics: dict[str, float | None] = field(default_factory=dict)
     reason_rules: tuple[str, ...] = ()  # "rule_id [article]" of each reason, in the same order
     synthetic_data: bool = False
+    run_id: str = ""  # the evaluation's run folder under the workspace's runs/
 
     @property
     def exit_code(self) -> int:
@@ -416,6 +417,7 @@ def apply_decision(*, settings: Settings, evaluation: Evaluation, decision: Poli
         reason_rules=tuple(f"{o.rule_id} [{o.article}]" for o in decision.reasons),
         metrics=metrics,
         synthetic_data=report.synthetic_data,
+        run_id=report.run_id,
     )
 
 

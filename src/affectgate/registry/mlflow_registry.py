@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,10 @@ class MlflowRegistry:
 
         for noisy in ("mlflow", "alembic"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
+        if tracking_uri.startswith(("http://", "https://")):
+            # MLflow retries a dead server 7 times with backoff (minutes); fail closed sooner (exit 3)
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
         self._mlflow = mlflow
         self.tracking_uri = tracking_uri
         try:
@@ -58,7 +63,10 @@ class MlflowRegistry:
             mlflow.set_registry_uri(tracking_uri)
             self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
             exp = self.client.get_experiment_by_name(EXPERIMENT)
-            if exp is None:
+            if exp is None and tracking_uri.startswith(("http://", "https://")):
+                # team mode: the tracking server's artifact store, not a folder on this client
+                self.experiment_id = self.client.create_experiment(EXPERIMENT)
+            elif exp is None:
                 artifact_root.mkdir(parents=True, exist_ok=True)
                 self.experiment_id = self.client.create_experiment(EXPERIMENT, artifact_location=artifact_root.as_uri())
             else:
@@ -225,5 +233,7 @@ class MlflowRegistry:
 
     def run_report(self, *, run_id: str) -> dict[str, object]:
         """The report.json artifact of an evaluation run (for readers such as the dashboard)."""
-        path = self._mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="report.json")
+        path = self._mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="report.json", tracking_uri=self.tracking_uri
+        )
         return json.loads(Path(path).read_text(encoding="utf-8"))
