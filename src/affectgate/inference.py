@@ -5,13 +5,15 @@ This is the only module that calls a model. Every evaluator reuses the predictio
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from affectgate.datasets.dfew import DFEWSplit, load_metadata, read_clips
+from affectgate.datasets.dfew import DFEWSample, DFEWSplit, load_metadata, read_clips
 from affectgate.datasets.labels import CANONICAL_EMOTIONS
 from affectgate.errors import DataError, ModelError
 from affectgate.records import Candidate, ModelCard
@@ -83,15 +85,24 @@ def predict_split(
     probs_all: list[np.ndarray] = []
     latencies: list[float] = []
     samples = split.samples
-    for start in range(0, len(samples), batch_size):
-        chunk = samples[start : start + batch_size]
-        clips = read_clips(samples=chunk, frames=card.input.frames, size=card.input.size, workers=workers, cache=cache)
-        try:
-            probs, ms = predict_clips(session=session, clips=clips)
-        except ModelError as exc:
-            raise ModelError(f"{exc.what} on clips {chunk[0].video_name}…", fix=exc.fix) from None
-        latencies.append(ms)
-        probs_all.append(probs)
+    chunks = [samples[start : start + batch_size] for start in range(0, len(samples), batch_size)]
+
+    def load(chunk: Sequence[DFEWSample]) -> np.ndarray:
+        return read_clips(samples=chunk, frames=card.input.frames, size=card.input.size, workers=workers, cache=cache)
+
+    # decode batch k+1 in a thread while batch k runs (cv2 and onnxruntime release the GIL)
+    with ThreadPoolExecutor(max_workers=1) as prefetch:
+        pending = prefetch.submit(load, chunks[0]) if chunks else None
+        for k, chunk in enumerate(chunks):
+            assert pending is not None
+            clips = pending.result()
+            pending = prefetch.submit(load, chunks[k + 1]) if k + 1 < len(chunks) else None
+            try:
+                probs, ms = predict_clips(session=session, clips=clips)
+            except ModelError as exc:
+                raise ModelError(f"{exc.what} on clips {chunk[0].video_name}…", fix=exc.fix) from None
+            latencies.append(ms)
+            probs_all.append(probs)
     canon = np.concatenate(probs_all) if probs_all else np.zeros((0, len(CANONICAL_EMOTIONS)), dtype=np.float32)
     pred_idx = canon.argmax(axis=1)
     frame = pd.DataFrame(

@@ -93,12 +93,22 @@ class Session:
         return dict(zip(names, out, strict=True)), (time.perf_counter() - start) * 1e3
 
 
+#: Sessions by (ONNX path, sha256, threads, providers): the gate's inference pass and the evaluators that
+#: run the model (robustness, int8 drop, latency) reuse one session instead of building it again.
+_SESSIONS: dict[tuple[str, str, int, tuple[str, ...]], ort.InferenceSession] = {}
+_MAX_SESSIONS = 8
+
+
 def open_session(
     *, candidate: Candidate, threads: int = 2, providers: tuple[str, ...] = ("CPUExecutionProvider",)
 ) -> Session:
     """A session after re-checking the file digest (the file must not change between check and use)."""
     if sha256_file(candidate.onnx_path) != candidate.onnx_sha256:
         raise ModelError(f"{candidate.onnx_path} changed after it was loaded", fix="re-run the gate")
+    key = (str(candidate.onnx_path), candidate.onnx_sha256, threads, tuple(providers))
+    cached = _SESSIONS.get(key)
+    if cached is not None:
+        return Session(candidate=candidate, session=cached)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -106,4 +116,7 @@ def open_session(
         sess = ort.InferenceSession(str(candidate.onnx_path), sess_options=opts, providers=list(providers))
     except Exception as exc:
         raise ModelError(f"onnxruntime cannot load {candidate.onnx_path}: {str(exc).splitlines()[0][:160]}") from None
+    if len(_SESSIONS) >= _MAX_SESSIONS:
+        _SESSIONS.pop(next(iter(_SESSIONS)))
+    _SESSIONS[key] = sess
     return Session(candidate=candidate, session=sess)
