@@ -224,3 +224,26 @@ def test_run_audit_index_reads_submitter_and_version(ws):
     assert {(a.model, a.version) for a in index.values()} == {(MODEL, "1")}
     assert parse_model_subject("model:m-1/12 context:x") == ("m-1", "12")
     assert parse_model_subject("candidate:x dataset:y") is None
+
+
+def test_review_cli_lists_and_signs_with_password_and_file_role(ws):
+    """`affectgate review sign` checks the password against the bcrypt file and takes the role from it."""
+    from typer.testing import CliRunner
+
+    from _dashboard_fixtures import dashboard_env
+    from affectgate.cli import app
+
+    runner = CliRunner()
+    item = item_by(ws, "engineer", "us-ad-testing")
+    args = ["review", "sign", "--run", item.run_id, "--context", "us-ad-testing", "--reason", "checked the evidence"]
+    with dashboard_env(ws):
+        listed = runner.invoke(app, ["review", "list"])
+        assert listed.exit_code == 0 and item.run_id in listed.output
+        wrong = runner.invoke(app, [*args, "--decision", "approve", "--user", "officer", "--password", "nope"])
+        assert wrong.exit_code == 3 and "wrong password" in wrong.output
+        viewer = runner.invoke(app, [*args, "--decision", "approve", "--user", "viewer", "--password", "viewer-demo"])
+        assert viewer.exit_code == 3 and "compliance" in viewer.output  # role from the file, not a flag
+        ok = runner.invoke(app, [*args, "--decision", "reject", "--user", "officer"], input="officer-demo\n")
+        assert ok.exit_code == 0, ok.output
+        assert "rejected by officer" in ok.output and "alias unchanged" in ok.output
+    assert audit_log(ws.settings).events()[-1].action == "signoff.rejected"

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from affectgate import __version__
+from affectgate import __version__, review_cli
 from affectgate.datasets import cli as data_cli
 from affectgate.errors import AffectgateError
 from affectgate.pipeline import EXIT_ERROR, SYNTHETIC_NOTICE, GateResult, combined_exit_code
@@ -36,6 +36,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(zoo_app, name="zoo")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_cli.app, name="policy")
+app.add_typer(review_cli.app, name="review")
 data_cli.register(data_app)
 
 # Wide output when piped (CI logs, `make demo | tee`): rich would otherwise squeeze tables to 80 columns.
