@@ -22,10 +22,10 @@ import numpy as np
 from affectgate import __version__
 from affectgate.audit import AuditLog
 from affectgate.audit.chain import sha256_hex
-from affectgate.datasets.dfew import DFEWSplit, is_synthetic, load_dfew_split
+from affectgate.datasets.dfew import DFEWSplit, is_synthetic, load_dfew_split, loaded_from_splits
 from affectgate.datasets.digest import dir_digest
 from affectgate.datasets.paths import is_outside
-from affectgate.datasets.validation import ValidationReport, validate_for_gate
+from affectgate.datasets.validation import ValidationReport, validate_dataset
 from affectgate.errors import AffectgateError, DataError
 from affectgate.evaluators import ModelInputs, Suite, load_suite, run_evaluator
 from affectgate.evaluators.drift import pop_drift_html
@@ -154,13 +154,12 @@ def prepare(
         raise DataError(f"dataset folder not found: {root}", fix="run `affectgate data synth` or pass --data")
     split = load_dfew_split(root=root, fold=fold, split="test")
     # strict load first (the first bad line raises, naming file and line); then the Great Expectations suite
-    validation = validate_for_gate(
-        fmt="dfew",
-        root=root,
+    groups = fairness_attributes(suite_spec)
+    validation = validate_dataset(  # the split just read, not read again
+        loaded=loaded_from_splits(root=root, splits=[split]),
         data_root=settings.data_dir,
-        fairness_attributes=fairness_attributes(suite_spec),
-        fold=fold,
-        split="test",
+        require_groups=groups,
+        fairness=bool(groups),
     )
     if not validation.success:
         raise DataError(

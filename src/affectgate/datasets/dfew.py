@@ -338,10 +338,10 @@ def load_dfew(*, root: Path, fold: int | None = None, split: str | None = None, 
     if not wanted:
         raise DataError(f"no DFEW split CSVs under {root / 'EmoLabel_DataSplit'}", fix="expected test*/set_1.csv")
     problems: list[Problem] = []
-    rows: list[dict[str, object]] = []
+    parts: list[DFEWSplit] = []
     for k, s in wanted:
         try:
-            part = load_dfew_split(root=root, fold=k, split=s)  # type: ignore[arg-type]
+            parts.append(load_dfew_split(root=root, fold=k, split=s))  # type: ignore[arg-type]
         except DataError as exc:
             try:
                 where = str(_split_csv(root, k, s))
@@ -354,12 +354,24 @@ def load_dfew(*, root: Path, fold: int | None = None, split: str | None = None, 
                 fix=exc.fix,
             )
             continue
+    return loaded_from_splits(root=root, splits=parts, problems=problems)
+
+
+def loaded_from_splits(
+    *, root: Path, splits: Sequence[DFEWSplit], problems: list[Problem] | None = None
+) -> LoadedDataset:
+    """Already-read DFEW splits as a :class:`LoadedDataset` (joined with ``metadata.csv``), without reading them again.
+
+    The gate validates exactly the split it evaluates this way; :func:`load_dfew` reads the splits first.
+    """
+    rows: list[dict[str, object]] = []
+    for part in splits:
         for sample in part.samples:
             rows.append(
                 {
                     "sample_id": sample.video_name,
-                    "split": s,
-                    "fold": k,
+                    "split": part.split,
+                    "fold": part.fold,
                     "media_path": sample.frame_dir.relative_to(root).as_posix(),
                     "label": sample.label,
                     "valence": float("nan"),
@@ -385,7 +397,7 @@ def load_dfew(*, root: Path, fold: int | None = None, split: str | None = None, 
         root=root,
         samples=samples[ordered].reset_index(drop=True),
         label_names=DFEW_ORDER,
-        problems=problems,
+        problems=problems if problems is not None else [],
         special_category=special,
         datasheet=read_datasheet(root=root),
     )
