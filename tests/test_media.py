@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
 
 from _loader_fixtures import write_jpg, write_video
+from affectgate.datasets import media
 from affectgate.datasets.dfew import read_clip
 from affectgate.datasets.media import (
     FACE_OK,
@@ -16,10 +18,14 @@ from affectgate.datasets.media import (
     NO_FACE,
     TOO_BLURRY,
     crop_face,
+    detect_face,
     extract_audio,
+    face_cache_key,
     read_faces,
+    read_faces_many,
     read_frame_folder,
     read_video,
+    sharpness,
 )
 from affectgate.datasets.synth.audio import write_wav
 from affectgate.datasets.synth.faces import EXPRESSIONS, FrameKnobs, make_subject, render_face
@@ -162,3 +168,182 @@ def test_read_faces_counts_every_frame_and_never_guesses(tmp_path: Path) -> None
     video = write_video(tmp_path / "blank.mp4", _ramp(3, size=64))
     none, counts2 = read_faces(path=video, frames=2, size=32)
     assert none is None and counts2 == {NO_FACE: 3}
+
+
+def _write_frames(folder: Path, frames: list[np.ndarray]) -> Path:
+    """RGB frames as numbered pngs (lossless, so decoded pixels equal ``frames``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, f in enumerate(frames, start=1):
+        assert cv2.imwrite(str(folder / f"{i:05d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    return folder
+
+
+def _mixed_frames() -> list[np.ndarray]:
+    """Faces, a blank frame, a blurred face and a face below the size bar, all 96 px."""
+    small = np.full((96, 96, 3), 120, np.uint8)
+    small[4:38, 4:38] = cv2.resize(_face(seed=5), (34, 34), interpolation=cv2.INTER_AREA)
+    return [
+        _face(seed=1),
+        np.full((96, 96, 3), 90, np.uint8),
+        _face(seed=2),
+        cv2.GaussianBlur(_face(seed=3), (9, 9), 0),
+        _face(seed=4),
+        small,
+        _face(seed=6),
+    ]
+
+
+def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy / (a[2] * a[3] + b[2] * b[3] - ix * iy)
+
+
+def _same(a: tuple[np.ndarray | None, dict[str, int]], b: tuple[np.ndarray | None, dict[str, int]]) -> bool:
+    if a[1] != b[1] or (a[0] is None) != (b[0] is None):
+        return False
+    return a[0] is None or np.array_equal(a[0], b[0])
+
+
+def test_read_faces_default_is_crop_face_on_every_frame(tmp_path: Path) -> None:
+    """The BGR fast path gives exactly crop_face on every RGB frame, resized (INTER_AREA) and sampled."""
+    frames = _mixed_frames()
+    outcomes = [crop_face(f) for f in frames]
+    crops = [cv2.resize(c, (32, 32), interpolation=cv2.INTER_AREA) for c, _ in outcomes if c is not None]
+    expected = np.stack([crops[i] for i in np.linspace(0, len(crops) - 1, num=5).round().astype(int)])
+    counts: dict[str, int] = {}
+    for _, reason in outcomes:
+        counts[reason] = counts.get(reason, 0) + 1
+    assert counts == {FACE_OK: 4, NO_FACE: 1, TOO_BLURRY: 1, FACE_TOO_SMALL: 1}
+    clip, got = read_faces(path=_write_frames(tmp_path / "clip", frames), frames=5, size=32)
+    assert got == counts
+    np.testing.assert_array_equal(clip, expected)
+
+
+def test_read_faces_of_a_video_matches_its_decoded_frames(tmp_path: Path) -> None:
+    """For a video, decoding to BGR and converting only the crops equals crop_face on PyAV's RGB frames."""
+    video = write_video(
+        tmp_path / "faces.mp4", [_face(seed=s) for s in range(4)] + [np.full((96, 96, 3), 90, np.uint8)]
+    )
+    with av.open(str(video)) as box:
+        rgb = [f.to_ndarray(format="rgb24") for f in box.decode(box.streams.video[0])]
+    outcomes = [crop_face(f) for f in rgb]
+    crops = [cv2.resize(c, (32, 32), interpolation=cv2.INTER_AREA) for c, _ in outcomes if c is not None]
+    clip, counts = read_faces(path=video, frames=len(crops), size=32)
+    assert sum(counts.values()) == 5 and counts[FACE_OK] == len(crops) >= 3
+    np.testing.assert_array_equal(clip, np.stack(crops))
+
+
+def test_sharpness_fast_path_equals_the_float_definition() -> None:
+    """The int16 Laplacian + meanStdDev gives the variance of the float64 Laplacian (uint8 and float64 input)."""
+    for img in (_face(seed=0), cv2.GaussianBlur(_face(seed=1), (5, 5), 0), np.full((40, 40, 3), 7, np.uint8)):
+        gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        ref = float(cv2.Laplacian(gray, cv2.CV_64F).var())
+        assert sharpness(gray) == pytest.approx(ref, rel=1e-9, abs=1e-9)
+        assert sharpness(gray.astype(np.float64)) == pytest.approx(ref, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("size", [96, 160, 224])
+def test_detect_on_a_shrunk_frame_finds_the_full_resolution_box(size: int) -> None:
+    """detect_side shrinks the searched copy; the box scaled back matches the full-resolution box closely."""
+    for seed in range(3):
+        gray = cv2.cvtColor(_face(size=size, seed=seed), cv2.COLOR_RGB2GRAY)
+        full = detect_face(gray)
+        assert full is not None
+        for side in (64, 48):
+            box = detect_face(gray, detect_side=side)
+            assert box is not None
+            assert _iou(full, box) >= 0.8, (seed, side, full, box)
+            centre = np.subtract(
+                (box[0] + box[2] / 2, box[1] + box[3] / 2), (full[0] + full[2] / 2, full[1] + full[3] / 2)
+            )
+            assert np.abs(centre).max() <= 0.1 * full[2]
+            assert box[0] >= 0 and box[1] >= 0 and box[0] + box[2] <= size and box[1] + box[3] <= size
+        assert detect_face(gray, detect_side=size * 2) == full  # nothing to shrink: the same search
+    with pytest.raises(DataError, match="window"):
+        detect_face(gray, detect_side=16)
+
+
+def test_shrunk_detection_keeps_the_bar() -> None:
+    """With detect_side, blank, blurred and too-small faces are still rejected: the bar is checked at full size."""
+    face = _face(size=192)
+    crop, reason = crop_face(face, detect_side=64)
+    assert reason == FACE_OK and crop is not None
+    full, _ = crop_face(face)
+    assert full is not None and abs(crop.shape[0] - full.shape[0]) <= 0.1 * full.shape[0]
+    assert crop_face(np.full((192, 192, 3), 128, np.uint8), detect_side=64) == (None, NO_FACE)
+    assert crop_face(cv2.GaussianBlur(face, (15, 15), 0), detect_side=64)[1] in (TOO_BLURRY, NO_FACE)
+    canvas = np.full((400, 400, 3), 120, np.uint8)
+    canvas[10:58, 10:58] = cv2.resize(_face(), (48, 48), interpolation=cv2.INTER_AREA)
+    assert crop_face(canvas, detect_side=200)[0] is None  # below the bar: too small, or not even found
+
+
+@pytest.mark.parametrize(("every", "side"), [(1, 64), (3, None), (3, 64), (100, 48)])
+def test_faster_searches_still_count_and_reject_every_frame(tmp_path: Path, every: int, side: int | None) -> None:
+    """detect_every / detect_side: counts still cover every frame, and rejected frames never give crops."""
+    frames = _mixed_frames()
+    folder = _write_frames(tmp_path / "clip", frames)
+    clip, counts = read_faces(path=folder, frames=4, size=32, detect_every=every, detect_side=side)
+    assert sum(counts.values()) == len(frames)
+    assert counts.get(FACE_OK, 0) <= 5  # the blank frame and the blurred face never pass
+    assert counts.get(NO_FACE, 0) + counts.get(TOO_BLURRY, 0) + counts.get(FACE_TOO_SMALL, 0) >= 2
+    assert clip is not None and clip.shape == (4, 32, 32, 3)
+    blank = _write_frames(tmp_path / "blank", [np.full((96, 96, 3), 90, np.uint8)] * 3)
+    assert read_faces(path=blank, frames=2, size=32, detect_every=every, detect_side=side) == (None, {NO_FACE: 3})
+    with pytest.raises(DataError, match="window"):
+        read_faces(path=folder, frames=2, size=32, detect_side=8)
+
+
+def test_read_faces_many_in_threads_equals_one_after_the_other(tmp_path: Path) -> None:
+    """The thread pool returns the arrays and counts of serial reads, in order; a bad clip raises its DataError."""
+    paths = [_write_frames(tmp_path / f"c{i}", [_face(seed=10 * i + k) for k in range(3)]) for i in range(4)]
+    paths.append(_write_frames(tmp_path / "mixed", _mixed_frames()))
+    paths.append(write_video(tmp_path / "v.mp4", [_face(seed=s) for s in range(3)]))
+    paths.append(_write_frames(tmp_path / "blank", [np.full((96, 96, 3), 90, np.uint8)] * 2))
+    for kwargs in ({}, {"detect_every": 2, "detect_side": 64}):
+        serial = [read_faces(path=p, frames=3, size=24, **kwargs) for p in paths]
+        for workers in (1, 3):
+            many = read_faces_many(paths=paths, frames=3, size=24, workers=workers, **kwargs)
+            assert len(many) == len(paths) and all(_same(a, b) for a, b in zip(many, serial, strict=True))
+    assert serial[-1] == (None, {NO_FACE: 2})
+    with pytest.raises(DataError, match="missing"):
+        read_faces_many(paths=[*paths, tmp_path / "missing"], frames=3, size=24, workers=3)
+    with pytest.raises(DataError, match="workers"):
+        read_faces_many(paths=paths, frames=3, size=24, workers=0)
+
+
+def test_box_cache_skips_the_detector_and_gives_the_same_crops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second read uses the cached boxes (no detection) with the same output; changed frames are detected again."""
+    cache = tmp_path / "boxes"
+    folder = _write_frames(tmp_path / "clip", _mixed_frames())
+    video = write_video(tmp_path / "v.mp4", [_face(seed=s) for s in range(3)])
+    cold = [read_faces(path=p, frames=4, size=32, cache=cache) for p in (folder, video)]
+    assert len(list(cache.glob("*.json"))) == 2
+
+    def no_detector(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the detector ran despite cached boxes")
+
+    decoded: list[Path] = []
+
+    def read_bgr(file: Path) -> np.ndarray:
+        decoded.append(file)
+        return cv2.imread(str(file), cv2.IMREAD_COLOR)
+
+    with monkeypatch.context() as m:
+        m.setattr(media, "detect_face", no_detector)
+        m.setattr(media, "_read_bgr", read_bgr)
+        warm = [read_faces(path=p, frames=4, size=32, cache=cache) for p in (folder, video)]
+        assert len(decoded) == 6  # the frame cached without a face is counted, not decoded
+        other_size = read_faces(path=folder, frames=2, size=16, cache=cache)  # boxes do not depend on the input size
+    assert all(_same(a, b) for a, b in zip(cold, warm, strict=True))
+    assert other_size[1] == cold[0][1] and other_size[0] is not None and other_size[0].shape == (2, 16, 16, 3)
+    key = face_cache_key(path=folder)
+    assert key != face_cache_key(path=folder, detect_every=2) != face_cache_key(path=folder, detect_side=48)
+    (cache / f"{key}.json").write_text("{torn")  # a torn entry is dropped and rebuilt
+    assert _same(read_faces(path=folder, frames=4, size=32, cache=cache), cold[0])
+    assert (cache / f"{key}.json").read_text().startswith('{"boxes"')
+    blank = np.full((96, 96, 3), 90, np.uint8)
+    cv2.imwrite(str(folder / "00001.png"), blank)  # a changed frame changes the key: detected again
+    assert face_cache_key(path=folder) != key
+    clip, counts = read_faces(path=folder, frames=4, size=32, cache=cache)
+    assert counts[NO_FACE] == 2 and sum(counts.values()) == 7
