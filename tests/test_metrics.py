@@ -289,6 +289,32 @@ def test_macro_f1_precision_recall_match_sklearn(data):
             assert v[("recall", lbl, None)] is None
 
 
+@given(st.lists(st.tuples(labels, st.sampled_from((*CANONICAL_EMOTIONS, "tie"))), min_size=1, max_size=200))
+@settings(max_examples=100, deadline=None)
+def test_counted_metrics_equal_sklearn_exactly_with_tied_votes(data):
+    """WAR/UAR/macro-F1, per-class precision/recall/F1 and the confusion matrix, computed from one count of
+    (true, pred), are sklearn's values exactly; a tied vote counts as a miss and is in no column of the matrix."""
+    from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+    y_true = np.array([t for t, _ in data], dtype=object)
+    y_pred = np.array([p for _, p in data], dtype=object)
+    result = run_evaluator(name="accuracy", predictions=_frame(y_true, y_pred), params={})
+    v = _named(result)
+    labels_ = list(CANONICAL_EMOTIONS)
+    assert np.array_equal(np.array(result.confusion), confusion_matrix(y_true, y_pred, labels=labels_))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels_, average=None, zero_division=np.nan
+    )
+    present = sorted(set(y_true))
+    assert v[("war", None, None)] == accuracy_score(y_true, y_pred)
+    assert v[("uar", None, None)] == float(np.mean([recall[labels_.index(lbl)] for lbl in present]))
+    assert v[("macro_f1", None, None)] == f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
+    for i, lbl in enumerate(labels_):
+        assert v[("recall", lbl, None)] == (None if np.isnan(recall[i]) else recall[i])
+        assert v[("precision", lbl, None)] == (None if np.isnan(precision[i]) else precision[i])
+        assert v[("f1", lbl, None)] == (f1[i] if support[i] else None)
+
+
 def test_kappa_against_annotators_matches_sklearn():
     """kappa = Cohen's kappa of pred vs annotator_label; a second annotator adds its own and inter-annotator."""
     from sklearn.metrics import cohen_kappa_score

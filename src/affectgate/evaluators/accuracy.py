@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.metrics import cohen_kappa_score, f1_score
 
 from affectgate.datasets.labels import CANONICAL_EMOTIONS
 from affectgate.evaluators.registry import register_evaluator
@@ -123,37 +123,63 @@ def _labels(frame: pd.DataFrame, column: str) -> np.ndarray:
     return values
 
 
+def _codes(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Integer codes of a label column: ``CANONICAL_EMOTIONS`` index, ``len(CANONICAL_EMOTIONS)`` for a tie.
+
+    Same check as :func:`_labels` (a value outside the canonical labels raises), done by one hash lookup.
+    """
+    allowed = CANONICAL_EMOTIONS + (tuple(sorted(NON_CLASS_PREDICTIONS)) if column == "pred" else ())
+    codes = pd.Index(allowed, dtype=object).get_indexer(frame[column].to_numpy(dtype=object))
+    if (codes < 0).any():
+        unknown = sorted({str(v) for v in frame[column].to_numpy(dtype=object)[codes < 0]})
+        raise ValueError(f"{column} values outside the canonical labels: {unknown}")
+    return np.minimum(codes, len(CANONICAL_EMOTIONS))  # every non-class prediction is one "not a class" code
+
+
 def _discrete(frame: pd.DataFrame, prefix: str) -> tuple[list[Measurement], np.ndarray]:
-    y_true = _labels(frame, "target")
-    y_pred = _labels(frame, "pred")
+    """WAR, UAR, macro-F1, per-class precision/recall/F1 and the confusion matrix from one count of (true, pred).
+
+    The formulas are sklearn's (``precision_recall_fscore_support``, ``f1_score`` macro over the present
+    classes, ``confusion_matrix`` over the canonical labels: a non-class prediction is left out of the
+    matrix and of every class's predicted count but counts as a miss); tests pin them against sklearn.
+    """
+    k = len(CANONICAL_EMOTIONS)
+    y_true = _codes(frame, "target")
+    y_pred = _codes(frame, "pred")
     n = len(y_true)
+    joint = np.bincount(y_true * (k + 1) + y_pred, minlength=k * (k + 1)).reshape(k, k + 1)
+    cm = joint[:, :k]  # rows = true, columns = predicted class (ties dropped, as sklearn drops unlisted labels)
+    tp = np.diag(cm).astype(np.float64)
+    support = joint.sum(axis=1)
+    n_pred = cm.sum(axis=0)
+    present = support > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = np.where(present, tp / support, np.nan)
+        precision = np.where(n_pred > 0, tp / n_pred, np.nan)
+        f1 = np.where(support + n_pred > 0, 2.0 * tp / (support + n_pred), np.nan)
     out = [
         Measurement(
             name=f"{prefix}war",
-            value=_value(war(y_true, y_pred)),
+            value=_value(float(tp.sum() / n) if n else float("nan")),
             higher_is_better=True,
             averaging="micro (accuracy)",
             n=n,
         ),
         Measurement(
             name=f"{prefix}uar",
-            value=_value(uar(y_true, y_pred)),
+            value=_value(float(np.mean(recall[present])) if present.any() else float("nan")),
             higher_is_better=True,
             averaging="macro over present classes",
             n=n,
         ),
         Measurement(
             name=f"{prefix}macro_f1",
-            value=_value(macro_f1(y_true, y_pred)),
+            value=_value(float(np.mean(f1[present])) if present.any() else float("nan")),
             higher_is_better=True,
             averaging="macro over present classes (sklearn f1_score, zero_division=0)",
             n=n,
         ),
     ]
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=list(CANONICAL_EMOTIONS), average=None, zero_division=np.nan
-    )
-    n_pred = [int(np.sum(y_pred == lbl)) for lbl in CANONICAL_EMOTIONS]
     for i, lbl in enumerate(CANONICAL_EMOTIONS):
         out += [
             Measurement(
@@ -170,7 +196,7 @@ def _discrete(frame: pd.DataFrame, prefix: str) -> tuple[list[Measurement], np.n
                 higher_is_better=True,
                 averaging="per class (over clips predicted as the class)",
                 label=lbl,
-                n=n_pred[i],
+                n=int(n_pred[i]),
             ),
             Measurement(
                 name=f"{prefix}f1",
@@ -181,7 +207,6 @@ def _discrete(frame: pd.DataFrame, prefix: str) -> tuple[list[Measurement], np.n
                 n=int(support[i]),
             ),
         ]
-    cm = confusion_matrix(y_true, y_pred, labels=list(CANONICAL_EMOTIONS))
     return out, cm
 
 

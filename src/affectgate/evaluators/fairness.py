@@ -32,9 +32,8 @@ DEFAULT_ATTRIBUTES = ("skin_tone_group", "sex", "age_band")
 DEFAULT_GATED = ("skin_tone_group",)
 
 
-def _group_accuracy_gap(correct: np.ndarray, groups: np.ndarray, judged: list[str]) -> float:
-    accs = [correct[groups == g].mean() for g in judged if (groups == g).any()]
-    return float(max(accs) - min(accs)) if len(accs) >= 2 else float("nan")
+#: Bootstrap resamples are drawn and scored in blocks of at most this many (resample, subject) cells.
+_BLOCK_CELLS = 2_000_000
 
 
 def bootstrap_gap_ci(
@@ -47,20 +46,41 @@ def bootstrap_gap_ci(
     seed: int,
     level: float = 0.95,
 ) -> tuple[float | None, float | None]:
-    """Percentile CI of the max-min accuracy gap, resampling whole subjects with replacement."""
+    """Percentile CI of the max-min accuracy gap, resampling whole subjects with replacement.
+
+    Each resample draws ``len(subjects)`` subject indices (``default_rng(seed)``, one resample after the
+    other); its gap is max minus min accuracy over the ``judged`` groups present in it, and a resample
+    with fewer than two of them has no gap (the CI is None when none or over half have none). Vectorised: clips
+    and correct clips are counted once per (subject, group); a resample is a vector of subject
+    multiplicities, so its per-group counts are one matrix product. The counts are integers, so every
+    group accuracy is exactly the per-resample ``correct[rows].mean()`` (tested against that loop).
+    """
     uniq, inverse = np.unique(subjects, return_inverse=True)
     if len(uniq) < 2 or resamples <= 0:
         return None, None
-    rows_of = [np.flatnonzero(inverse == i) for i in range(len(uniq))]
+    n_subjects, n_groups = len(uniq), len(judged)
+    group_of = pd.Index(judged, dtype=object).get_indexer(np.asarray(groups, dtype=object))
+    keep = group_of >= 0  # clips of groups not judged never enter a gap
+    cell = inverse[keep] * n_groups + group_of[keep]
+    clips = np.bincount(cell, minlength=n_subjects * n_groups).reshape(n_subjects, n_groups).astype(np.float64)
+    hits = np.bincount(cell, weights=np.asarray(correct, dtype=np.float64)[keep], minlength=n_subjects * n_groups)
+    hits = hits.reshape(n_subjects, n_groups)
     rng = np.random.default_rng(seed)
-    gaps = []
-    for _ in range(resamples):
-        pick = rng.integers(0, len(uniq), size=len(uniq))
-        idx = np.concatenate([rows_of[i] for i in pick])
-        gap = _group_accuracy_gap(correct[idx], groups[idx], judged)
-        if not np.isnan(gap):
-            gaps.append(gap)
-    if len(gaps) < resamples // 2:
+    block = max(1, _BLOCK_CELLS // n_subjects)
+    gaps = np.empty(resamples, dtype=np.float64)
+    for first in range(0, resamples, block):
+        size = min(block, resamples - first)
+        pick = rng.integers(0, n_subjects, size=(size, n_subjects))  # the same draws as `size` calls in turn
+        rows = (np.arange(size)[:, None] * n_subjects + pick).ravel()
+        weight = np.bincount(rows, minlength=size * n_subjects).reshape(size, n_subjects).astype(np.float64)
+        count, right = weight @ clips, weight @ hits  # (size, groups) clips and correct clips per resample
+        present = count > 0
+        acc = right / np.where(present, count, 1.0)
+        high = np.where(present, acc, -np.inf).max(axis=1)
+        low = np.where(present, acc, np.inf).min(axis=1)
+        gaps[first : first + size] = np.where(present.sum(axis=1) >= 2, high - low, np.nan)
+    gaps = gaps[~np.isnan(gaps)]
+    if len(gaps) == 0 or len(gaps) < resamples // 2:
         return None, None
     alpha = (1 - level) / 2
     return float(np.quantile(gaps, alpha)), float(np.quantile(gaps, 1 - alpha))
