@@ -4,6 +4,7 @@ Reads the workspace only (run folders, MLflow registry, audit log); the one writ
 officer's sign-off on the Review queue page, which goes through :func:`affectgate.review.sign_off`.
 Login: streamlit-authenticator over a bcrypt-hashed credentials file (AFFECTGATE_DASHBOARD_CREDENTIALS,
 demo users by default) or Streamlit's OIDC login (AFFECTGATE_DASHBOARD_AUTH=oidc). See docs/dashboard.md.
+The heavy imports of the pages load in a background thread while the login form is on screen.
 """
 
 from __future__ import annotations
@@ -21,17 +22,6 @@ import common  # noqa: E402 - needs the folder on sys.path first
 
 st.set_page_config(page_title="affectgate", layout="wide")
 
-settings = common.settings()
-try:
-    user = common.login(settings)
-except common.AuthConfigError as exc:
-    st.error(exc.what)
-    st.info(exc.fix)
-    st.stop()
-if user is None:
-    st.stop()
-st.session_state["affectgate_user"] = user
-
 PAGES = HERE / "pages"
 pages = [
     st.Page(PAGES / "overview.py", title="Overview", icon=":material/home:", default=True),
@@ -43,4 +33,21 @@ pages = [
     st.Page(PAGES / "audit.py", title="Audit trail", icon=":material/link:"),
     st.Page(PAGES / "export.py", title="Export", icon=":material/description:"),
 ]
+
+settings = common.settings()
+try:
+    user = common.login(settings)
+except common.AuthConfigError as exc:
+    st.error(exc.what)
+    st.info(exc.fix)
+    st.stop()
+if user is None:
+    # while the login form is on screen, the browser loads Plotly's script and the server imports what the
+    # pages need (torch via affectgate.pipeline, MLflow, plotly, scipy, fairlearn: seconds in a fresh process)
+    common.preload_chart_script()
+    common.start_warmup()
+    st.stop()
+st.session_state["affectgate_user"] = user
+common.wait_warmup()
+
 st.navigation(pages).run()

@@ -7,6 +7,10 @@ caches and renders. Pages never compute metrics.
 from __future__ import annotations
 
 import copy
+import importlib
+import logging
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,13 +19,14 @@ import streamlit as st
 import yaml
 
 from affectgate.audit import AuditEvent, ChainReport
-from affectgate.dashboard_data import EMPTY_HINT
+from affectgate.dashboard_data import EMPTY_HINT, highest_role, oidc_role
 from affectgate.errors import AffectgateError
-from affectgate.pipeline import SYNTHETIC_NOTICE, audit_log, registry
 from affectgate.records import UseContext
 from affectgate.review import ROLES
 from affectgate.settings import Settings, get_settings
 from affectgate.store import RunAudit, RunView, list_runs, run_audit_index
+
+_log = logging.getLogger("affectgate.dashboard")
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ def settings() -> Settings:
 
 # -- login ------------------------------------------------------------------------------------------
 class AuthConfigError(AffectgateError):
-    """The dashboard's credentials file is missing or malformed."""
+    """The dashboard's login configuration (credentials file, OIDC settings) is missing or malformed."""
 
 
 def credentials_path(s: Settings) -> Path:
@@ -48,34 +53,60 @@ def credentials_path(s: Settings) -> Path:
     return s.resolve(s.dashboard_credentials)
 
 
+def _is_demo_file(s: Settings) -> bool:
+    """Whether the credentials file in force is the shipped demo file (public passwords and e-mails)."""
+    return credentials_path(s) == s.resolve(Settings.model_fields["dashboard_credentials"].default)
+
+
 @st.cache_data(show_spinner=False)
-def load_credentials(path: str, mtime: float) -> dict:  # type: ignore[type-arg]
-    """The streamlit-authenticator YAML (``cookie`` + ``credentials.usernames``), checked for roles."""
+def load_credentials(path: str, mtime: float, *, passwords: bool = True) -> dict:  # type: ignore[type-arg]
+    """The streamlit-authenticator YAML (``cookie`` + ``credentials.usernames``), checked for roles.
+
+    With ``passwords=False`` (the OIDC role file) the entries need no password hash, the user list may be
+    empty, and an optional ``oidc`` section (``role_claim``, ``claim_roles``) is checked too.
+    """
     del mtime  # part of the cache key only
+    fix = _CRED_FIX if passwords else _ROLE_FILE_FIX
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise AuthConfigError(f"cannot read the dashboard credentials {path}: {exc}", fix=_CRED_FIX) from None
-    users = (data or {}).get("credentials", {}).get("usernames") if isinstance(data, dict) else None
-    if not isinstance(users, dict) or not users:
-        raise AuthConfigError(f"{path}: no credentials.usernames section", fix=_CRED_FIX)
-    for name, user in users.items():
+        raise AuthConfigError(f"cannot read the dashboard credentials {path}: {exc}", fix=fix) from None
+    data = data if isinstance(data, dict) else {}
+    users = (data.get("credentials") or {}).get("usernames") if isinstance(data.get("credentials"), dict) else None
+    if passwords and (not isinstance(users, dict) or not users):
+        raise AuthConfigError(f"{path}: no credentials.usernames section", fix=fix)
+    if users is not None and not isinstance(users, dict):
+        raise AuthConfigError(f"{path}: credentials.usernames must be a mapping of users", fix=fix)
+    for name, user in (users or {}).items():
         roles = (user or {}).get("roles") or []
         bad = [r for r in roles if r not in ROLES]
         if not roles or bad:
-            raise AuthConfigError(f"{path}: user {name!r} needs roles from {list(ROLES)}, got {roles}", fix=_CRED_FIX)
-        if not str(user.get("password", "")).startswith("$2"):
-            raise AuthConfigError(f"{path}: the password of {name!r} is not a bcrypt hash", fix=_CRED_FIX)
+            raise AuthConfigError(f"{path}: user {name!r} needs roles from {list(ROLES)}, got {roles}", fix=fix)
+        if passwords and not str(user.get("password", "")).startswith("$2"):
+            raise AuthConfigError(f"{path}: the password of {name!r} is not a bcrypt hash", fix=fix)
+    if not passwords:
+        oidc = data.get("oidc") or {}
+        claim_roles = oidc.get("claim_roles") or {} if isinstance(oidc, dict) else None
+        role_claim = oidc.get("role_claim") if isinstance(oidc, dict) else None
+        if not isinstance(claim_roles, dict) or not isinstance(role_claim, str | None):
+            raise AuthConfigError(f"{path}: oidc must hold role_claim and a claim_roles mapping", fix=fix)
+        bad = {k: v for k, v in claim_roles.items() if v not in ROLES}
+        if bad:
+            raise AuthConfigError(f"{path}: oidc.claim_roles maps to unknown roles {bad}", fix=fix)
     return data
 
 
 _CRED_FIX = "see docs/dashboard.md (credentials file) or unset AFFECTGATE_DASHBOARD_CREDENTIALS for the demo users"
+_ROLE_FILE_FIX = "see docs/dashboard.md (OIDC login: role file)"
+_OIDC_FIX = (
+    "add an [auth] section (redirect_uri, cookie_secret, client_id, client_secret, server_metadata_url) to "
+    ".streamlit/secrets.toml, see docs/dashboard.md (OIDC login), or unset AFFECTGATE_DASHBOARD_AUTH"
+)
 
 
 def _role_of(roles: list[str] | None) -> str:
     """The most privileged of a user's roles (viewer when none)."""
-    ranked = [r for r in ROLES if r in (roles or [])]
-    return ranked[-1] if ranked else "viewer"
+    return highest_role(roles)
 
 
 def login(s: Settings) -> User | None:
@@ -117,23 +148,84 @@ def login(s: Settings) -> User | None:
     return user
 
 
+# -- OIDC login ---------------------------------------------------------------------------------------
+_PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
+
+
+def auth_section() -> dict:  # type: ignore[type-arg]
+    """The ``[auth]`` section of Streamlit's secrets (empty when there is no secrets file or no section)."""
+    try:
+        if "auth" not in st.secrets:
+            return {}
+        section = st.secrets["auth"]
+    except FileNotFoundError:  # no secrets.toml anywhere (StreamlitSecretNotFoundError)
+        return {}
+    return section.to_dict() if hasattr(section, "to_dict") else dict(section)
+
+
+def oidc_providers(auth: dict) -> list[str | None]:  # type: ignore[type-arg]
+    """The providers ``st.login`` can use: None for a flat ``[auth]`` section, else each ``[auth.<name>]``."""
+    named = [k for k, v in auth.items() if isinstance(v, dict) and any(key in v for key in _PROVIDER_KEYS)]
+    if named:
+        return sorted(named)
+    return [None] if any(key in auth for key in _PROVIDER_KEYS) else []
+
+
+def _check_oidc_config(auth: dict) -> list[str | None]:  # type: ignore[type-arg]
+    """The configured providers, or AuthConfigError naming what is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("authlib") is None:
+        raise AuthConfigError(
+            "OIDC login needs Authlib, which is not installed", fix="pip install -e . (it pins Authlib)"
+        )
+    if not auth:
+        raise AuthConfigError("OIDC login is selected but Streamlit's secrets have no [auth] section", fix=_OIDC_FIX)
+    missing = [k for k in ("redirect_uri", "cookie_secret") if not auth.get(k)]
+    providers = oidc_providers(auth)
+    if not providers:
+        missing.append("a provider (client_id, client_secret, server_metadata_url)")
+    if missing:
+        raise AuthConfigError(f"the [auth] section of Streamlit's secrets lacks {', '.join(missing)}", fix=_OIDC_FIX)
+    return providers
+
+
+def _role_file(s: Settings) -> dict:  # type: ignore[type-arg]
+    """The OIDC role file (the credentials file in force; the public demo file never grants a role)."""
+    path = credentials_path(s)
+    if _is_demo_file(s) or not path.is_file():
+        return {}
+    return load_credentials(str(path), path.stat().st_mtime, passwords=False)
+
+
+def oidc_user(claims: dict, s: Settings) -> tuple[User, str]:  # type: ignore[type-arg]
+    """The dashboard user of an OIDC identity (``st.user``'s claims) and where the role came from."""
+    data = _role_file(s)
+    oidc = data.get("oidc") or {}
+    role, source = oidc_role(
+        claims,
+        users=(data.get("credentials") or {}).get("usernames") or {},
+        role_claim=oidc.get("role_claim"),
+        claim_roles=oidc.get("claim_roles") or None,
+    )
+    username = str(claims.get("email") or claims.get("preferred_username") or claims.get("sub") or "unknown")
+    return User(username=username, name=str(claims.get("name") or username), role=role), source
+
+
 def _oidc_login(s: Settings) -> User | None:
-    """Streamlit's OIDC login (``[auth]`` in secrets.toml); the role comes from the credentials file by e-mail."""
+    """Streamlit's OIDC login (``[auth]`` in secrets.toml); roles from the role file or a claim, else viewer."""
+    providers = _check_oidc_config(auth_section())
     if not st.user.is_logged_in:
         st.title("affectgate — compliance dashboard")
-        st.button("Log in with your identity provider", on_click=st.login)
+        for provider in providers:
+            label = f"Log in with {provider}" if provider else "Log in with your identity provider"
+            st.button(label, on_click=st.login, args=(provider,) if provider else (), key=f"oidc-login-{provider}")
+        st.caption("Your organisation's identity provider decides who you are; docs/dashboard.md says how roles map.")
         return None
-    email = str(st.user.get("email") or "")
-    role = "viewer"
-    path = credentials_path(s)
-    if path.is_file():
-        users = load_credentials(str(path), path.stat().st_mtime)["credentials"]["usernames"]
-        for u in users.values():
-            if str(u.get("email", "")).lower() == email.lower():
-                role = _role_of(u.get("roles"))
-    user = User(username=email or "unknown", name=str(st.user.get("name") or email), role=role)
+    user, source = oidc_user(st.user.to_dict(), s)
     with st.sidebar:
-        st.markdown(f"**{user.name}** — role: **{user.role}**")
+        st.markdown(f"**{user.name}** (`{user.username}`) — role: **{user.role}**")
+        st.caption(f"role from: {source}")
         st.button("Log out", on_click=st.logout)
     return user
 
@@ -150,6 +242,81 @@ def current_user() -> User:
 def may_see_biometrics(user: User, s: Settings) -> bool:
     """Whether the user's role may see raw face frames."""
     return user.role in s.dashboard_biometric_roles
+
+
+# -- start-up: the heavy imports in a background thread --------------------------------------------
+#: What the pages import or first use that costs seconds in a fresh server process (python -X importtime
+#: and cProfile of each page's first visit; docs/dashboard.md has the numbers), in the order the pages need it.
+WARM_MODULES: tuple[str, ...] = (
+    "affectgate.pipeline",  # torch and onnx via the zoo runtime: review items, audit log, registry (Overview)
+    "mlflow",  # the registry client: alias holders (Overview), techniques (Candidates)
+    "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.model_registry.sqlalchemy_store",
+    "mlflow.tracking",
+    "pandas.io.formats.style",  # the Styler (jinja2) of the leaderboard and the findings
+    "plotly.express",
+    "affectgate.evaluators.plots",
+    "affectgate.evaluators.abstention",
+    "scipy.stats",  # exact binomial group intervals (Fairness)
+    "affectgate.evaluators.fairness",  # fairlearn: intersections (Fairness)
+    "fpdf",  # the PDF of the Export page
+)
+_warm_lock = threading.Lock()
+_warm_thread: threading.Thread | None = None
+
+
+def _warm() -> None:
+    start = time.monotonic()
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the page that needs it shows the real error
+            _log.warning("warm-up: importing %s failed", name, exc_info=True)
+    try:  # first figure: plotly builds its validators and templates lazily
+        import plotly.express as px
+
+        px.bar(pd.DataFrame({"x": ["a"], "y": [1.0]}), x="x", y="y").to_json()
+        pd.DataFrame({"a": [1.0]}).style.format("{:.1f}").to_html()
+    except Exception:  # noqa: BLE001
+        _log.warning("warm-up: plotly/Styler first use failed", exc_info=True)
+    _log.info("warm-up done in %.1f s", time.monotonic() - start)
+
+
+def preload_chart_script() -> None:
+    """An empty Plotly chart, hidden, so the browser loads Plotly's script while the login form is on screen.
+
+    Streamlit fetches and compiles its Plotly bundle (megabytes of JavaScript) on the first chart a browser
+    tab shows: seconds on a slow machine, which the first page with a chart would otherwise pay.
+    """
+    import plotly.graph_objects as go
+
+    st.html("<style>.st-key-affectgate-plotly-preload {display: none;}</style>")
+    with st.container(key="affectgate-plotly-preload"):
+        st.plotly_chart(go.Figure(), key="affectgate-plotly-preload-chart")
+
+
+def start_warmup() -> None:
+    """Start importing what the pages need in a background thread (once per server process).
+
+    Called while the login form is on screen: a fresh server otherwise spends its first seconds per
+    page importing torch (via affectgate.pipeline), MLflow, plotly, scipy and fairlearn.
+    """
+    global _warm_thread
+    with _warm_lock:
+        if _warm_thread is None:
+            _warm_thread = threading.Thread(target=_warm, name="affectgate-warmup", daemon=True)
+            _warm_thread.start()
+
+
+def wait_warmup(timeout: float = 180.0) -> None:
+    """Block until the warm-up imports are done (the pages then import nothing heavy themselves).
+
+    The page script must not import the same packages concurrently with the warm-up thread: two
+    threads inside one package's circular imports can see a half-initialised module.
+    """
+    start_warmup()
+    assert _warm_thread is not None
+    _warm_thread.join(timeout)
 
 
 # -- cached workspace readers ----------------------------------------------------------------------
@@ -176,6 +343,20 @@ def _runs(_s: Settings, key: tuple[str, tuple[float, float]]) -> list[RunView]:
 def runs(s: Settings) -> list[RunView]:
     """Every run folder, newest first (cached until the workspace changes)."""
     return _runs(s, (str(s.workspace_dir), runs_stamp(s)))
+
+
+def audit_log(s: Settings):  # noqa: ANN201 - affectgate.audit.AuditLog
+    """The workspace's audit log (:func:`affectgate.pipeline.audit_log`, imported on first use)."""
+    from affectgate.pipeline import audit_log as _audit_log
+
+    return _audit_log(s)
+
+
+def registry(s: Settings):  # noqa: ANN201 - affectgate.registry.MlflowRegistry
+    """The workspace's MLflow registry client (:func:`affectgate.pipeline.registry`, cached per settings there)."""
+    from affectgate.pipeline import registry as _registry
+
+    return _registry(s)
 
 
 def events(s: Settings) -> list[AuditEvent]:
@@ -254,6 +435,8 @@ def empty_state(what: str) -> None:
 def synthetic_banner(runs_: list[RunView]) -> None:
     """The synthetic-data notice whenever any shown evidence is synthetic."""
     if any(r.report.synthetic_data for r in runs_):
+        from affectgate.pipeline import SYNTHETIC_NOTICE
+
         st.warning(SYNTHETIC_NOTICE, icon=":material/warning:")
 
 

@@ -8,38 +8,19 @@ never asserted). No browser is downloaded: Playwright launches ``/usr/bin/chromi
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from _dashboard_fixtures import ROOT, copy_workspace, gated_workspace, mlflow_uri_restored
+from _dashboard_server import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_idle, wait_title
 from affectgate.pipeline import audit_log, registry
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 PAGES = ["Overview", "Candidates", "Fairness", "Drift", "Policy", "Review queue", "Audit trail", "Export"]
 TITLES = {"Export": "Export an audit report"}
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -48,64 +29,13 @@ def server(built, tmp_path_factory):
     with mlflow_uri_restored():
         base = gated_workspace(built=built, base=tmp_path_factory.mktemp("dash"))
         ws = copy_workspace(base, tmp_path_factory.mktemp("browser") / "ws")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "AFFECTGATE_PROJECT_ROOT": str(ROOT),
-        "AFFECTGATE_WORKSPACE": str(ws.workspace),
-        "AFFECTGATE_DATA_ROOT": str(ws.data_root),
-        "OMP_NUM_THREADS": "1",
-    }
-    log = (tmp_path_factory.mktemp("streamlit") / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "dashboards" / "app.py"),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail(f"streamlit did not start on port {port}; log: {log.name}")
-    yield url, ws
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
+    with streamlit_server(ws, log=log) as url:
+        yield url, ws
 
 
-def _wait_idle(page) -> None:  # noqa: ANN001 - playwright Page
-    """Wait until the script run that rendered the page has finished (Streamlit's own test attribute)."""
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=30_000)
-
-
-def _wait_title(page, title: str) -> None:  # noqa: ANN001 - playwright Page
-    page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=30_000)
-    _wait_idle(page)
+_wait_idle = wait_idle
+_wait_title = wait_title
 
 
 def _shot(page, name: str) -> None:  # noqa: ANN001 - playwright Page

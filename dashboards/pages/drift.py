@@ -79,4 +79,8 @@ if not reports:
     st.info("No Evidently HTML in this run folder (drift/drift_<quarter>.html).")
 else:
     chosen = st.selectbox("Quarter", reports, format_func=lambda p: p.stem.removeprefix("drift_"))
-    st.iframe(chosen, height=900)  # our own run artefact (Evidently HTML written by the gate)
+    size_mb = chosen.stat().st_size / 1e6
+    # embedded on demand: each report is megabytes of HTML and script that the browser would otherwise
+    # receive and render on every visit of this page
+    if st.toggle(f"Show Evidently's report for this quarter ({size_mb:.1f} MB)", key="drift-show-evidently"):
+        st.iframe(chosen, height=900)  # our own run artefact (Evidently HTML written by the gate)

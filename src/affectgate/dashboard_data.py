@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -19,7 +19,7 @@ import pandas as pd
 
 from affectgate.audit import AuditEvent, ChainReport
 from affectgate.records import EvalReport, EvalResult, PolicyDecision, UseContext
-from affectgate.review import ReviewItem, SignOff
+from affectgate.review import ROLES, ReviewItem, SignOff
 from affectgate.store import RunAudit, RunView, parse_model_subject
 
 #: Leaderboard column -> report metric name (the first measurement without group).
@@ -44,6 +44,60 @@ def _value(report: EvalReport, name: str) -> float | None:
 def result_of(report: EvalReport, evaluator: str) -> EvalResult | None:
     """The report's result of one evaluator, or None."""
     return next((r for r in report.results if r.evaluator == evaluator), None)
+
+
+# -- login: roles ------------------------------------------------------------------------------------
+def highest_role(roles: Sequence[str] | None) -> str:
+    """The most privileged of a user's roles (``viewer`` when none is a known role)."""
+    ranked = [r for r in ROLES if r in (roles or [])]
+    return ranked[-1] if ranked else "viewer"
+
+
+def _claim_values(value: object) -> list[str]:
+    """A claim as a list of strings (a single string, a list, or a space/comma separated string)."""
+    if isinstance(value, str):
+        return [v for v in value.replace(",", " ").split() if v]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return []
+
+
+def _verified(claims: Mapping[str, object]) -> bool:
+    """Whether the identity provider vouches for the e-mail (absent ``email_verified`` counts as vouched)."""
+    flag = claims.get("email_verified", True)
+    return flag is True or str(flag).lower() == "true"
+
+
+def oidc_role(
+    claims: Mapping[str, object],
+    *,
+    users: Mapping[str, Mapping[str, object]],
+    role_claim: str | None = None,
+    claim_roles: Mapping[str, str] | None = None,
+) -> tuple[str, str]:
+    """The dashboard role of an OpenID Connect identity and where it came from, least privilege first.
+
+    1. ``users`` (the role file's ``credentials.usernames``): the entry whose ``email`` equals the
+       identity's ``email`` claim, unless the provider says ``email_verified: false``;
+    2. else ``role_claim`` (e.g. ``groups``): its values mapped through ``claim_roles`` (IdP group ->
+       role), or taken as role names when no mapping is given; unknown values grant nothing;
+    3. else ``viewer``.
+
+    Several matching roles give the most privileged one (as for password users).
+    """
+    email = str(claims.get("email") or "").strip().lower()
+    if email and _verified(claims):
+        for user in users.values():
+            if str(user.get("email") or "").strip().lower() == email:
+                roles = user.get("roles")
+                return highest_role(_claim_values(roles)), "role file (e-mail)"
+    if role_claim:
+        values = _claim_values(claims.get(role_claim))
+        mapped = [claim_roles.get(v) for v in values] if claim_roles else values
+        roles = [r for r in mapped if r in ROLES]
+        if roles:
+            return highest_role(roles), f"claim `{role_claim}`"
+    return "viewer", "default (not mapped)"
 
 
 # -- overview ---------------------------------------------------------------------------------------
@@ -179,19 +233,31 @@ def clip_frames(*, report: EvalReport, sample_ids: Sequence[str], data_root: Pat
     Only paths inside ``data_root`` are returned; the caller decides whether the user may see them.
     """
     from affectgate.datasets.dfew import load_dfew_split
+    from affectgate.datasets.loading import IMAGE_SUFFIXES
     from affectgate.datasets.paths import is_outside
+    from affectgate.datasets.selection import select_for_gate
+    from affectgate.errors import AffectgateError
 
     ds = report.dataset
     if not ds.root.is_dir() or is_outside(path=ds.root, root=data_root):
         return []
-    split = load_dfew_split(root=ds.root, fold=ds.fold, split=ds.split)
-    by_id = {smp.video_name: smp.frame_dir for smp in split.samples}
+    try:
+        if ds.format == "dfew":
+            samples = load_dfew_split(root=ds.root, fold=ds.fold or 1, split=ds.split).samples
+        else:  # any other registered format: the selection the gate evaluated
+            samples = select_for_gate(fmt=ds.format, root=ds.root, fold=ds.fold, split=ds.split)[1].samples
+    except AffectgateError:  # the dataset changed or moved since the run: no frames rather than an error
+        return []
+    by_id = {smp.video_name: smp.frame_dir for smp in samples}
     out: list[Path] = []
     for sid in sample_ids:
-        folder = by_id.get(str(sid))
-        if folder is None or not folder.is_dir():
+        media = by_id.get(str(sid))
+        if media is None:
             continue
-        first = next(iter(sorted(folder.glob("*.jpg"))), None)
+        if media.is_dir():  # a frame folder: its first frame
+            first = next(iter(sorted(f for f in media.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)), None)
+        else:  # one frame image; a video file has no frame to show without decoding it
+            first = media if media.is_file() and media.suffix.lower() in IMAGE_SUFFIXES else None
         if first is not None and not is_outside(path=first, root=data_root):
             out.append(first)
         if len(out) >= limit:
