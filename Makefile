@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 PIP := $(BIN)/python -m pip
 
-.PHONY: demo test dashboard lint install install-dev clean
+.PHONY: demo test smoke dashboard lint install install-dev clean
 
 $(BIN)/python:
 	$(shell command -v $(PY) >/dev/null 2>&1 && echo $(PY) || echo python3) -m venv $(VENV)
@@ -49,3 +49,21 @@ lint: $(DEV_STAMP)
 
 clean:
 	rm -rf .affectgate data/synth_dfew data/synth_dfew_tiny
+
+## make smoke: the release gate on the demo model, as CI runs it after the tests (tiny synthetic set,
+## Prefect flow, JUnit XML + Markdown summary in .affectgate-smoke/). Expected: eu-telehealth decided on
+## its measured numbers, eu-classroom blocked (Art. 5(1)(f)) -> exit 1; the audit chain verifies.
+SMOKE := .affectgate-smoke
+smoke: $(STAMP)
+	rm -rf $(SMOKE)
+	AFFECTGATE_WORKSPACE=$(SMOKE) AFFECTGATE_DATA_ROOT=$(SMOKE)/data $(BIN)/affectgate data synth --tiny
+	AFFECTGATE_WORKSPACE=$(SMOKE) AFFECTGATE_DATA_ROOT=$(SMOKE)/data $(BIN)/affectgate zoo train mobilenet_v2_frame \
+	  --data $(SMOKE)/data/synth_dfew_tiny --config model_zoo/mobilenet_v2_frame/tiny.yaml
+	AFFECTGATE_WORKSPACE=$(SMOKE) AFFECTGATE_DATA_ROOT=$(SMOKE)/data $(BIN)/affectgate zoo export mobilenet_v2_frame
+	AFFECTGATE_WORKSPACE=$(SMOKE) AFFECTGATE_DATA_ROOT=$(SMOKE)/data $(BIN)/affectgate gate \
+	  --model $(SMOKE)/models/mobilenet_v2_frame --data $(SMOKE)/data/synth_dfew_tiny \
+	  --context eu-telehealth --context eu-classroom \
+	  --junit $(SMOKE)/gate-junit.xml --summary $(SMOKE)/gate-summary.md; \
+	  code=$$?; echo "gate exit code $$code (expected 1: eu-classroom is prohibited)"; test $$code -eq 1
+	$(BIN)/python -m affectgate.ci_report check-smoke $(SMOKE)/gate-junit.xml
+	AFFECTGATE_WORKSPACE=$(SMOKE) $(BIN)/affectgate audit verify

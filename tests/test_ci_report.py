@@ -166,3 +166,39 @@ def test_load_run_round_trips_run_folder(gate_run, tmp_path):
     assert loaded == report and loaded_decisions == decisions
     with pytest.raises(AffectgateError, match=str(tmp_path)):
         load_run(run_dir=tmp_path, contexts=["us-ad-testing"])
+
+
+def test_smoke_check_names_errors_failed_evaluators_and_a_missing_block(gate_run, tmp_path, capsys):
+    """The CI smoke check (make smoke) passes only without errors or failed evaluators and with the Art. 5 block."""
+    from dataclasses import replace
+
+    from affectgate.ci_report import main, smoke_problems
+
+    results, decisions, report = gate_run
+    problems = smoke_problems(junit_xml(results=results, decisions=decisions, report=report))
+    # the fixture has a rule error (q.gap) and a failed evaluator (latency): both named
+    assert any("q.gap" in p for p in problems) and any("latency" in p for p in problems)
+    assert not any("eu-classroom verdict" in p for p in problems)
+    clean_report = report.model_copy(update={"results": report.results[:1]})
+    school = decisions[1].model_copy(update={"outcomes": decisions[1].outcomes[:1]})
+    clean = junit_xml(results=results, decisions=[decisions[0], school], report=clean_report)
+    assert smoke_problems(clean) == []
+    path = tmp_path / "junit.xml"
+    path.write_text(clean, encoding="utf-8")
+    assert main(["check-smoke", str(path)]) == 0
+    assert "eu-classroom -> block" in capsys.readouterr().out
+    # a classroom that was not blocked fails the smoke check
+    allowed = school.model_copy(update={"verdict": "allow", "outcomes": ()})
+    res = [results[0], replace(results[1], verdict="allow")]
+    bad = smoke_problems(junit_xml(results=res, decisions=[decisions[0], allowed], report=clean_report))
+    assert any("expected 'block'" in p for p in bad) and any("cites Art. 5(1)(f)" in p for p in bad)
+
+
+def test_tiny_config_file_matches_the_cli_constant():
+    """model_zoo/mobilenet_v2_frame/tiny.yaml (make smoke) trains exactly like the demo's part B and the tests."""
+    import yaml
+
+    from affectgate.cli import TINY_TRAIN_CONFIG
+
+    path = Path(__file__).resolve().parents[1] / "model_zoo" / "mobilenet_v2_frame" / "tiny.yaml"
+    assert yaml.safe_load(path.read_text(encoding="utf-8")) == TINY_TRAIN_CONFIG

@@ -20,7 +20,7 @@ def test_evaluate_json_report_and_no_promotion(built):
         app, ["evaluate", "--candidate", str(built.model), "--dataset", str(built.data), "--format", "json"]
     )
     assert res.exit_code == 0, res.output
-    report = json.loads(res.output)
+    report = json.loads(res.stdout)  # MLflow writes its registration messages to stderr
     assert report["suite"] == "release" and report["synthetic_data"] is True
     names = {m["name"] for r in report["results"] for m in r["measurements"]}
     assert {"war", "uar", "fairness.accuracy_max_gap"} <= names

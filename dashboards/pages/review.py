@@ -10,6 +10,7 @@ from affectgate.dashboard_data import gap_table, outcomes_table, result_of
 from affectgate.errors import AffectgateError
 from affectgate.evaluators.plots import confusion_figure
 from affectgate.review import SIGNOFF_ROLE, can_sign, review_items, sign_off, signoffs
+from affectgate.review_flow import waiting_flows
 
 s = common.settings()
 user = common.current_user()
@@ -41,6 +42,12 @@ else:
     rep = run.report
     if item.synthetic_data:
         st.warning("The evidence for this item comes from SYNTHETIC data.")
+    paused_flow = waiting_flows(common.events(s)).get(item.run_id)
+    if paused_flow:
+        st.info(
+            f"The release-gate flow run `{paused_flow}` is paused waiting for this decision; signing off "
+            "resumes it (approve: exit 0, reject: exit 1)."
+        )
 
     st.subheader(f"{item.context_id}: {item.model} v{item.version}")
     holder = common.alias_holder(s, model=item.model, context_id=item.context_id) if item.model else None
@@ -104,7 +111,7 @@ else:
                 moved = f"; alias {item.context_id} now points to v{done.version}" if done.alias_moved else ""
                 st.session_state["review_flash"] = (
                     f"Signed off: {done.decision} {item.context_id} {done.model} v{done.version} "
-                    f"(audit #{done.seq}){moved}."
+                    f"(audit #{done.seq}){moved}. Gate flow: {done.flow}."
                 )
                 st.rerun()
 

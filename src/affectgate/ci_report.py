@@ -254,3 +254,52 @@ def load_run(*, run_dir: Path, contexts: Sequence[str]) -> tuple[EvalReport, lis
             fix="pass the run folder the gate wrote (see the audit log's evaluation.completed run_id)",
         ) from None
     return report, decisions
+
+
+def smoke_problems(xml_text: str, *, blocked: str = "eu-classroom", article: str = "Art. 5(1)(f)") -> list[str]:
+    """What is wrong with a smoke gate's JUnit XML (empty: it passed).
+
+    The smoke gate (``make smoke``, run by ``.ci/run``) must finish every evaluator (none failed), hit no
+    rule error, and block ``blocked`` with a failure citing ``article``; other verdicts are the model's own.
+    """
+    root = ET.fromstring(xml_text)
+    problems: list[str] = []
+    for suite in root.iter("testsuite"):
+        evaluators = suite.get("name") == "evaluators"
+        for case in suite.iter("testcase"):
+            for bad in [*case.findall("error"), *(case.findall("failure") if evaluators else [])]:
+                problems.append(f"{suite.get('name')} / {case.get('name')}: {bad.get('message')}")
+    policy = next((s for s in root.iter("testsuite") if s.get("name") == f"policy.{blocked}"), None)
+    if policy is None:
+        return [*problems, f"no policy test suite for {blocked}"]
+    props = {p.get("name"): p.get("value") for p in policy.iter("property")}
+    if props.get("verdict") != "block":
+        problems.append(f"{blocked} verdict is {props.get('verdict')!r}, expected 'block'")
+    if not any(article in (f.text or "") for f in policy.iter("failure")):
+        problems.append(f"no failure of {blocked} cites {article}")
+    return problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m affectgate.ci_report check-smoke JUNIT.xml``: exit 0 when the smoke gate's report is right."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2 or args[0] != "check-smoke":
+        print("usage: python -m affectgate.ci_report check-smoke JUNIT.xml", file=sys.stderr)
+        return 2
+    text = Path(args[1]).read_text(encoding="utf-8")
+    problems = smoke_problems(text)
+    root = ET.fromstring(text)
+    for suite in root.iter("testsuite"):
+        props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+        if "verdict" in props:
+            print(f"smoke gate: {props['context']} -> {props['verdict']} (promoted {props['promoted']})")
+    for p in problems:
+        print(f"smoke gate problem: {p}", file=sys.stderr)
+    print("smoke gate report OK" if not problems else f"smoke gate report has {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -29,6 +29,8 @@ def configure_prefect(settings: Settings) -> None:
         os.environ["PREFECT_API_URL"] = settings.prefect_api_url
     else:
         os.environ.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
+        # Prefect waits 20 s for its ephemeral server by default; a loaded 2-core machine can need more
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def load_flow_module(*, settings: Settings, name: str) -> ModuleType:

@@ -7,9 +7,10 @@ log (``evaluation.started`` names the submitter, ``evaluation.completed`` the re
 duties, appends the sign-off to the audit chain and, on approval only, moves the context's MLflow alias
 to the reviewed version (audited as ``alias.moved``).
 
-Resuming or ending a paused Prefect flow is not done here: pass ``on_signed`` (e.g. the flow
-resumption that the orchestration layer provides) and it is called with the :class:`SignOff` after the
-sign-off has been recorded.
+After the sign-off is recorded, a release-gate flow paused on the run (``affectgate gate
+--wait-for-review``) is resumed (:mod:`affectgate.review_flow`); it re-reads the sign-off from the audit
+log and ends with exit 0 (approved) or 1 (rejected). The open-item check and the audit events are written
+under the audit log's writer lock, so two officers signing the same item at once cannot both succeed.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class SignOff(Record):
     decision: Decision = Field(description="approve or reject.")
     reason: str = Field(description="The mandatory reason given.")
     alias_moved: bool = Field(default=False, description="True when the context alias was moved to the version.")
+    flow: str = Field(default="", description="What happened to a gate flow paused on this run (resumed, none...).")
 
 
 def _signoffs_from_events(events: Sequence[AuditEvent]) -> list[SignOff]:
@@ -167,12 +169,12 @@ def sign_off(
     approve sets ``alias_for(context_id)`` to the version and appends ``alias.moved``. On reject the
     alias stays where it is.
 
-    ``on_signed`` is the hook for the paused Prefect flow (issue 7): TODO(issue-7) pass the function that
-    resumes (approve) or ends (reject) the flow waiting on this decision; it runs after everything is
-    recorded.
+    The check that the item is open, the sign-off event, the alias move and its event happen under the
+    audit log's writer lock (a concurrent second sign-off of the same item finds it closed). Afterwards,
+    outside the lock, a gate flow paused on the run is resumed (``SignOff.flow`` says what happened) and
+    ``on_signed`` (an extra hook, e.g. a notification) is called with the result.
     """
-    from affectgate.pipeline import audit_log, registry
-    from affectgate.registry.mlflow_registry import alias_for
+    from affectgate.pipeline import audit_log
 
     if decision not in SIGNOFF_ACTIONS:
         raise ReviewError(f"unknown sign-off decision {decision!r}", fix="use 'approve' or 'reject'")
@@ -181,6 +183,32 @@ def sign_off(
         raise ReviewError(
             f"a sign-off of {run_id} / {context_id} needs a reason", fix="state why you approve or reject"
         )
+    log = audit_log(settings)
+    with log.exclusive():
+        result = _record_signoff(
+            settings=settings,
+            run_id=run_id,
+            context_id=context_id,
+            approver=approver,
+            role=role,
+            decision=decision,
+            reason=reason,
+        )
+    from affectgate.review_flow import resume_waiting_flow
+
+    result = result.model_copy(update={"flow": resume_waiting_flow(settings=settings, signoff=result)})
+    if on_signed is not None:
+        on_signed(result)
+    return result
+
+
+def _record_signoff(
+    *, settings: Settings, run_id: str, context_id: str, approver: str, role: str, decision: Decision, reason: str
+) -> SignOff:
+    """The checks and writes of :func:`sign_off`; the caller holds the audit log's writer lock."""
+    from affectgate.pipeline import audit_log, registry
+    from affectgate.registry.mlflow_registry import alias_for
+
     item = next((i for i in review_items(settings=settings) if i.run_id == run_id and i.context_id == context_id), None)
     if item is None:
         raise ReviewError(
@@ -233,7 +261,7 @@ def sign_off(
                 "signoff_seq": event.seq,
             },
         )
-    result = SignOff(
+    return SignOff(
         seq=event.seq,
         time=event.time,
         run_id=run_id,
@@ -245,6 +273,3 @@ def sign_off(
         reason=reason,
         alias_moved=moved,
     )
-    if on_signed is not None:
-        on_signed(result)
-    return result

@@ -51,10 +51,17 @@ def review_list() -> None:
     if not items:
         console.print("no review items: every decision is allow or block, or already signed off")
         return
-    table = Table("context", "model", "submitter", "reasons", show_lines=True)
+    from affectgate.pipeline import audit_log
+    from affectgate.review_flow import waiting_flows
+
+    waiting = waiting_flows(audit_log(get_settings()).events())
+    table = Table("context", "model", "submitter", "reasons", "gate flow", show_lines=True)
     table.add_column("run", no_wrap=True)
     for it in items:
-        table.add_row(it.context_id, f"{it.model} v{it.version}", it.submitter or "?", "\n".join(it.reasons), it.run_id)
+        flow = f"paused, waiting\n{waiting[it.run_id]}" if it.run_id in waiting else "not waiting"
+        table.add_row(
+            it.context_id, f"{it.model} v{it.version}", it.submitter or "?", "\n".join(it.reasons), flow, it.run_id
+        )
     console.print(table)
 
 
@@ -91,3 +98,4 @@ def review_sign(
     moved = f"; alias {context} -> v{done.version}" if done.alias_moved else "; alias unchanged"
     verb = "approved" if done.decision == "approve" else "rejected"
     console.print(f"{verb} by {done.approver} (audit seq {done.seq}){moved}")
+    console.print(f"gate flow: {done.flow}")

@@ -3,6 +3,10 @@
 Files beside each other: ``audit.jsonl`` (one event per line, only ever appended to), ``audit.head``
 (``{"seq", "digest", "hmac"}`` of the last event, replaced atomically) and ``audit.lock`` (the
 ``fcntl.flock`` that serialises writers in several processes, so the chain stays one sequence).
+
+:meth:`AuditLog.exclusive` holds that lock around a read-check-append sequence (e.g. "is this review item
+still open? then record the sign-off"), so two writers cannot both pass the check. It is re-entrant per
+thread: :meth:`AuditLog.append` inside it does not lock again.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,6 +28,9 @@ from pydantic import ValidationError
 from affectgate.audit.chain import AuditError, AuditEvent, ChainProblem, ChainReport, make_event, verify_chain
 
 __all__ = ["AuditError", "AuditLog"]
+
+#: Lock files this thread holds (re-entrancy of AuditLog.exclusive; flock is per open file, not per thread).
+_HELD = threading.local()
 
 _FIX_TAMPER = "run `affectgate audit verify`; never edit the audit log by hand"
 
@@ -57,13 +65,22 @@ class AuditLog:
 
     # -- writing -------------------------------------------------------------------------------
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def exclusive(self) -> Iterator[None]:
+        """Hold the writers' lock (other processes and threads wait); re-entrant within one thread."""
+        held: set[str] = getattr(_HELD, "paths", None) or set()
+        _HELD.paths = held
+        key = str(self.lock_path.resolve())
+        if key in held:
+            yield
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.lock_path.open("a") as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            held.add(key)
             try:
                 yield
             finally:
+                held.discard(key)
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def _last_event(self) -> AuditEvent | None:
@@ -118,7 +135,7 @@ class AuditLog:
 
         Raises :class:`AuditError` when the last line is not a valid event: a damaged log is never extended.
         """
-        with self._locked():
+        with self.exclusive():
             event = make_event(
                 prev=self._last_event(),
                 time=datetime.now(UTC),
