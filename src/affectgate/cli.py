@@ -15,6 +15,7 @@ from rich.table import Table
 
 from affectgate import __version__, review_cli
 from affectgate.datasets import cli as data_cli
+from affectgate.datasets.selection import gate_formats
 from affectgate.errors import AffectgateError
 from affectgate.pipeline import EXIT_ERROR, SYNTHETIC_NOTICE, GateResult, combined_exit_code
 from affectgate.policy import cli as policy_cli
@@ -295,12 +296,22 @@ def run_gate_command(
     model: str,
     contexts: list[str],
     data: str,
-    fold: int,
+    fold: int | None,
     suite: str,
     as_of: str | None,
     plain: bool,
+    wait_for_review: int = 0,
+    data_format: str = "dfew",
+    split: str | None = None,
 ) -> list[GateResult]:
-    """Run the release gate through the Prefect flow (default) or as plain functions."""
+    """Run the release gate through the Prefect flow (default) or as plain functions.
+
+    ``wait_for_review`` > 0: a ``review`` verdict pauses the flow up to that many seconds for a sign-off.
+    """
+    if plain and wait_for_review > 0:
+        raise AffectgateError(
+            "--wait-for-review needs the Prefect flow (the flow run is what pauses)", fix="drop --plain"
+        )
     if plain:
         from affectgate.pipeline import run_gate
 
@@ -312,11 +323,23 @@ def run_gate_command(
             fold=fold,
             suite=suite,
             as_of=date.fromisoformat(as_of) if as_of else None,
+            data_format=data_format,
+            split=split,
         )
     from affectgate.orchestration import get_flow
 
     flow = get_flow(settings=settings, module="release_gate", flow="release_gate")
-    return flow(model=model, contexts=contexts, data=data, fold=fold, suite=suite, as_of=as_of)
+    return flow(
+        model=model,
+        contexts=contexts,
+        data=data,
+        fold=fold,
+        suite=suite,
+        as_of=as_of,
+        review_timeout_s=wait_for_review,
+        data_format=data_format,
+        split=split,
+    )
 
 
 def print_results(results: list[GateResult], *, settings: Settings) -> None:
@@ -342,9 +365,12 @@ def print_results(results: list[GateResult], *, settings: Settings) -> None:
             if r.promoted
             else (f"unchanged (v{r.alias_holder})" if r.alias_holder else "not set")
         )
+        verdict = f"[{style}]{r.verdict}[/]"
+        if r.signoff is not None:
+            verdict += f"\n{'approved' if r.signoff == 'approve' else 'rejected'} by {r.signoff_by}"
         table.add_row(
             r.context_id,
-            f"[{style}]{r.verdict}[/]",
+            verdict,
             alias,
             fmt(r.metrics.get("war")),
             fmt(r.metrics.get("uar")),
@@ -361,12 +387,21 @@ def print_results(results: list[GateResult], *, settings: Settings) -> None:
     console.print(f"audit log:    {settings.audit_path}  (verify: affectgate audit verify)")
 
 
+#: ``--format`` help: the registered loader formats (the gate evaluates any of them).
+_FORMAT_HELP = "Dataset format, a registered loader: " + ", ".join(gate_formats()) + " (unknown: exit 3)."
+_FOLD_HELP = "Fold to evaluate (DFEW set_N, RAVDESS/MAFW fold, manifest fold column); default: the format's (DFEW 1)."
+_SPLIT_HELP = "Split to evaluate (test, train, validation, all); default: the format's (test, or every sample)."
+_MODEL_HELP = "Export folder with model.onnx + card.yaml (or the .onnx file), or a predictions-file card (YAML)."
+
+
 @app.command("gate")
 def gate(
-    model: Annotated[str, typer.Option(help="Export folder with model.onnx + card.yaml (or the .onnx file).")],
+    model: Annotated[str, typer.Option(help=_MODEL_HELP)],
     context: Annotated[list[str], typer.Option(help="Deployment context id (policies/contexts/); repeatable.")],
-    data: Annotated[str, typer.Option(help="DFEW-layout dataset folder inside the data root.")] = "data/synth_dfew",
-    fold: Annotated[int, typer.Option(help="DFEW fold whose test split is evaluated.")] = 1,
+    data: Annotated[str, typer.Option(help="Dataset folder inside the data root.")] = "data/synth_dfew",
+    data_format: Annotated[str, typer.Option("--format", "--data-format", help=_FORMAT_HELP)] = "dfew",
+    fold: Annotated[int | None, typer.Option(help=_FOLD_HELP)] = None,
+    split: Annotated[str | None, typer.Option(help=_SPLIT_HELP)] = None,
     suite: Annotated[str, typer.Option(help="Evaluation suite (evaluators/<suite>.yaml).")] = "release",
     as_of: Annotated[str | None, typer.Option(help="Evaluate the rules as of this date (YYYY-MM-DD).")] = None,
     plain: Annotated[bool, typer.Option(help="Run the steps without Prefect.")] = False,
@@ -374,8 +409,18 @@ def gate(
         Path | None, typer.Option(help="Write JUnit XML: a test case per rule and context, and per evaluator.")
     ] = None,
     summary: Annotated[Path | None, typer.Option(help="Write a Markdown summary for a pull-request comment.")] = None,
+    wait_for_review: Annotated[
+        int,
+        typer.Option(
+            help="Seconds a `review` verdict pauses the flow for a compliance officer's sign-off "
+            "(dashboard or `affectgate review sign`); 0: don't wait, exit 2."
+        ),
+    ] = 0,
 ) -> None:
-    """Gate a model for deployment contexts. Exit 0 promoted, 1 blocked, 2 needs review, 3 error."""
+    """Gate a model for deployment contexts. Exit 0 promoted, 1 blocked, 2 needs review, 3 error.
+
+    With --wait-for-review a signed-off review exits 0 (approved, alias moved) or 1 (rejected).
+    """
     settings = get_settings()
     try:
         results = run_gate_command(
@@ -387,6 +432,9 @@ def gate(
             suite=suite,
             as_of=as_of,
             plain=plain,
+            wait_for_review=wait_for_review,
+            data_format=data_format,
+            split=split,
         )
     except AffectgateError as exc:
         raise _fail(exc) from None
@@ -409,11 +457,15 @@ def gate(
 
 @app.command("evaluate")
 def evaluate_command(
-    candidate: Annotated[str, typer.Option(help="Export folder with model.onnx + card.yaml (or the .onnx file).")],
-    dataset: Annotated[str, typer.Option(help="DFEW-layout dataset folder inside the data root.")] = "data/synth_dfew",
+    candidate: Annotated[str, typer.Option(help=_MODEL_HELP)],
+    dataset: Annotated[str, typer.Option(help="Dataset folder inside the data root.")] = "data/synth_dfew",
     suite: Annotated[str, typer.Option(help="Evaluation suite (evaluators/<suite>.yaml).")] = "release",
-    fold: Annotated[int, typer.Option(help="DFEW fold whose test split is evaluated.")] = 1,
+    fold: Annotated[int | None, typer.Option(help=_FOLD_HELP)] = None,
     output_format: Annotated[str, typer.Option("--format", help="table or json (the report).")] = "table",
+    data_format: Annotated[
+        str, typer.Option("--data-format", help=_FORMAT_HELP + " Here --format is the output format.")
+    ] = "dfew",
+    split: Annotated[str | None, typer.Option(help=_SPLIT_HELP)] = None,
 ) -> None:
     """Evaluate a candidate with a suite: run folder, MLflow run, audit events; no decision, no promotion."""
     from affectgate import pipeline
@@ -424,7 +476,15 @@ def evaluate_command(
     subject = f"candidate:{candidate} dataset:{dataset}"
     try:
         inputs = pipeline.prepare(
-            settings=settings, model=candidate, contexts=[], data=dataset, fold=fold, suite=suite, require_context=False
+            settings=settings,
+            model=candidate,
+            contexts=[],
+            data=dataset,
+            fold=fold,
+            suite=suite,
+            require_context=False,
+            data_format=data_format,
+            split=split,
         )
         evaluation = pipeline.evaluate(settings=settings, inputs=inputs)
     except AffectgateError as exc:
@@ -586,7 +646,7 @@ def demo(
         balanced = settings.models_dir / f"{DEMO_ARCH}_balanced"
         _demo_phase(settings, tiny=True, out=balanced, plain=plain, tag="" if tiny else "B ")
         if zoo and not tiny:
-            from affectgate.demo import print_zoo_table, run_zoo_comparison
+            from affectgate.demo import SIGNAL_DEMOS, print_zoo_table, run_zoo_comparison
 
             console.rule("C the model zoo side by side: five techniques' classifiers, fp32 and int8, same gate")
             rows = run_zoo_comparison(
@@ -595,6 +655,7 @@ def demo(
                 fp32_models={DEMO_ARCH: balanced},
                 gate=partial(run_gate_command, settings=settings, fold=1, suite="release", as_of=None, plain=plain),
                 console=console,
+                signal_models=SIGNAL_DEMOS,
             )
             print_zoo_table(rows, console=console)
     except AffectgateError as exc:

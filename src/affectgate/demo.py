@@ -5,6 +5,12 @@ MAE-DFER-style video transformer) is trained on the tiny balanced synthetic set,
 quantised to int8 and each variant is gated as its own candidate for the same contexts. The int8
 variants' accuracy drop is measured by the gate (evaluator ``int8_drop``), not assumed.
 
+The two zoo models that are not video-only emotion classifiers follow (:func:`run_signal_models`):
+the audio-visual fusion model, trained and gated on a tiny synthetic RAVDESS-layout set (``--format
+ravdess``, fold 1's held-out actors, its audio as the card's log-mel input), and the engagement-signal
+model, trained and gated on a tiny synthetic engagement set (``--format engagement``, suite
+``engagement``) for the e-learning engagement context and the classroom context.
+
 Training configs here are demo-size (seconds to a minute each on 2 cores); paper-size configs live
 in each card and in ``docs/zoo.md``.
 """
@@ -32,6 +38,41 @@ ZOO_DEMO_CONTEXTS: tuple[str, ...] = ("eu-telehealth", "us-ad-testing")
 
 
 @dataclass(frozen=True)
+class SignalDemo:
+    """How one non-classifier zoo model is trained and gated in part C."""
+
+    arch: str
+    data_format: str  # loader format of its set (the gate's --format)
+    dataset: str  # folder under the data root
+    suite: str
+    contexts: tuple[str, ...]
+    config: dict[str, object]
+    fold: int | None = None
+
+
+#: The audio-visual and engagement models in part C: demo-size configs, their own sets and contexts.
+SIGNAL_DEMOS: tuple[SignalDemo, ...] = (
+    SignalDemo(
+        arch="av_fusion",
+        data_format="ravdess",
+        dataset="synth_ravdess_tiny",
+        suite="release",
+        contexts=ZOO_DEMO_CONTEXTS,
+        config={"frames": 4, "size": 48, "epochs": 12},
+        fold=1,
+    ),
+    SignalDemo(
+        arch="engagement",
+        data_format="engagement",
+        dataset="synth_engagement_tiny",
+        suite="engagement",
+        contexts=("eu-elearning-engagement", "eu-classroom"),
+        config={"frames": 4, "size": 64, "epochs": 12, "batch_size": 8, "lr": 0.004},
+    ),
+)
+
+
+@dataclass(frozen=True)
 class ZooRow:
     """One candidate's line in the side-by-side table."""
 
@@ -55,11 +96,14 @@ def run_zoo_comparison(
     console: Console,
     contexts: tuple[str, ...] = ZOO_DEMO_CONTEXTS,
     configs: dict[str, dict[str, object]] | None = None,
+    signal_models: tuple[SignalDemo, ...] = (),
 ) -> list[ZooRow]:
     """Train + export the zoo's classifiers not in ``fp32_models``, quantise every one, gate all variants.
 
     ``fp32_models`` maps arch ids to export folders already trained on ``data`` (part B's CNN);
-    ``gate(model=..., contexts=..., data=...)`` runs the release gate (Prefect flow or plain).
+    ``gate(model=..., contexts=..., data=...)`` runs the release gate (Prefect flow or plain) and
+    accepts ``data_format``, ``fold`` and ``suite`` overrides for ``signal_models`` (the demo passes
+    :data:`SIGNAL_DEMOS`; :func:`run_signal_models`, fp32 only), whose rows follow the classifiers'.
     """
     from affectgate.zoo.build import export_zoo_model, quantize_zoo_model, train_zoo_model
     from affectgate.zoo.card import zoo_card
@@ -104,12 +148,96 @@ def run_zoo_comparison(
                     results=tuple(results),
                 )
             )
+    return rows + run_signal_models(settings=settings, gate=gate, console=console, demos=signal_models)
+
+
+def _synth_signal_set(*, settings: Settings, demo: SignalDemo) -> Path:
+    """The tiny synthetic set a signal model is trained and gated on (generated once per workspace)."""
+    root = settings.data_dir / demo.dataset
+    if demo.data_format == "ravdess":
+        from affectgate.datasets.synth.av_layout import AVSynthConfig, generate_ravdess
+
+        # 12 actors: fold 1 of the RAVDESS protocol tests actors 1-4, the other 8 train
+        cfg = AVSynthConfig(seed=settings.seed, n_actors=12, statements=2, repetitions=1, frames=4, image_size=48)
+        generate_ravdess(root=root, config=cfg)
+    elif demo.data_format == "engagement":
+        from affectgate.datasets.synth.engagement import EngagementConfig, generate_engagement
+
+        cfg_e = EngagementConfig(seed=settings.seed, n_subjects=16, clips_per_subject=4, frames=4, image_size=64)
+        generate_engagement(root=root, config=cfg_e)
+    else:  # pragma: no cover - SIGNAL_DEMOS names only these two
+        raise ValueError(f"no synthetic {demo.data_format} set for the demo")
+    return root
+
+
+def run_signal_models(
+    *, settings: Settings, gate: GateFn, console: Console, demos: tuple[SignalDemo, ...] = SIGNAL_DEMOS
+) -> list[ZooRow]:
+    """Train, export and gate the audio-visual and engagement models on their own tiny synthetic sets (fp32)."""
+    from affectgate.zoo.build import export_zoo_model, train_on_format
+    from affectgate.zoo.card import zoo_card
+
+    rows: list[ZooRow] = []
+    for demo in demos:
+        data = _synth_signal_set(settings=settings, demo=demo)
+        out = settings.models_dir / demo.arch
+        console.print(f"[bold]{demo.arch}[/]: train on {data.name} ({demo.data_format} layout; {demo.config})")
+        res = train_on_format(
+            project_root=settings.project_root,
+            arch=demo.arch,
+            data=data,
+            data_format=demo.data_format,
+            fold=demo.fold,
+            out=out,
+            seed=settings.seed,
+            threads=settings.ort_threads,
+            config=demo.config,
+        )
+        exp = export_zoo_model(project_root=settings.project_root, arch=demo.arch, out=out, seed=settings.seed)
+        console.print(
+            f"  trained in {res.seconds:.0f}s; ONNX parity max abs diff {exp.parity_max_abs_diff:.1e}; "
+            f"{exp.onnx_path.stat().st_size / 1e6:.2f} MB; gating with suite {demo.suite}"
+        )
+        results = gate(
+            model=str(out),
+            contexts=list(demo.contexts),
+            data=str(data),
+            data_format=demo.data_format,
+            fold=demo.fold,
+            suite=demo.suite,
+        )
+        rows.append(
+            ZooRow(
+                arch=demo.arch,
+                technique=zoo_card(project_root=settings.project_root, arch=demo.arch).technique,
+                precision="fp32",
+                train_seconds=res.seconds,
+                onnx_mb=exp.onnx_path.stat().st_size / 1e6,
+                results=tuple(results),
+            )
+        )
     return rows
+
+
+def _title(rows: list[ZooRow]) -> str:
+    """What the table's rows were gated on (classifiers on the DFEW set, signal models on their own sets)."""
+    sets = {d.arch: f"{d.arch}: {d.data_format} layout" for d in SIGNAL_DEMOS}
+    archs = [r.arch for r in rows]
+    parts = ["DFEW layout, fold 1 test split"] if any(a not in sets for a in archs) else []
+    parts += [sets[a] for a in dict.fromkeys(archs) if a in sets]
+    return f"Model zoo through the release gate (SYNTHETIC tiny sets: {'; '.join(parts)})"
 
 
 def print_zoo_table(rows: list[ZooRow], *, console: Console) -> None:
     """The side-by-side table: technique, precision, accuracy, fairness gap, int8 drop, verdict per context."""
     if not rows:
+        return
+    groups: dict[tuple[str, ...], list[ZooRow]] = {}
+    for row in rows:  # one table per set of contexts (the engagement model is gated for its own)
+        groups.setdefault(tuple(r.context_id for r in row.results), []).append(row)
+    if len(groups) > 1:
+        for part in groups.values():
+            print_zoo_table(part, console=console)
         return
     contexts = [r.context_id for r in rows[0].results]
 
@@ -127,7 +255,7 @@ def print_zoo_table(rows: list[ZooRow], *, console: Console) -> None:
         "gap (95% CI)",
         "int8 drop",
         *contexts,
-        title="Model zoo through the release gate (SYNTHETIC tiny set, fold 1 test split)",
+        title=_title(rows),
     )
     for row in rows:
         m = row.results[0].metrics

@@ -11,13 +11,15 @@ import json
 import logging
 import platform
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from affectgate import __version__
 from affectgate.audit import AuditLog
@@ -25,18 +27,40 @@ from affectgate.audit.chain import sha256_hex
 from affectgate.datasets.dfew import DFEWSplit, is_synthetic, load_dfew_split, loaded_from_splits
 from affectgate.datasets.digest import dir_digest
 from affectgate.datasets.paths import is_outside
+from affectgate.datasets.selection import (
+    EvalSplit,
+    check_labels_scorable,
+    check_media_present,
+    group_table,
+    resolve_selection,
+    select_for_gate,
+)
 from affectgate.datasets.validation import ValidationReport, validate_dataset
 from affectgate.errors import AffectgateError, DataError
-from affectgate.evaluators import ModelInputs, Suite, load_suite, run_evaluator
+from affectgate.evaluators import ModelInputs, Suite, load_suite, needs_model, run_evaluator
 from affectgate.evaluators.drift import pop_drift_html
-from affectgate.inference import predict_split, write_predictions
+from affectgate.inference import (
+    InferenceOutput,
+    is_engagement_card,
+    predict_engagement,
+    predict_samples,
+    predict_split,
+    write_predictions,
+)
 from affectgate.policy import decide, load_context, load_packs
 from affectgate.policy.loader import PolicyPack
 from affectgate.policy.schema import Baseline
 from affectgate.records import Candidate, DatasetSpec, EvalReport, EvalResult, PolicyDecision, UseContext
 from affectgate.registry import MlflowRegistry
-from affectgate.registry.mlflow_registry import VersionRef
+from affectgate.registry.mlflow_registry import PREDICTIONS_ARTIFACT_DIR, VersionRef
 from affectgate.settings import Settings
+from affectgate.zoo.external import (
+    ExternalPredictions,
+    is_predictions_candidate,
+    is_predictions_card,
+    load_predictions_file,
+    predictions_candidate,
+)
 from affectgate.zoo.runtime import load_candidate
 
 SYNTHETIC_NOTICE = (
@@ -60,10 +84,13 @@ class GateInputs:
     candidate: Candidate
     contexts: tuple[UseContext, ...]
     dataset: DatasetSpec
-    split: DFEWSplit
+    split: DFEWSplit | EvalSplit  # DFEW's split as read, or the selection of any other format
     suite: Suite
     packs: tuple[PolicyPack, ...]
     validation: ValidationReport  # the Great Expectations suite that passed before evaluation
+    table: pd.DataFrame | None = None  # targets and group attributes by sample id (non-DFEW formats)
+    external: ExternalPredictions | None = None  # a predictions-file candidate's validated predictions
+    card_path: Path | None = None  # that candidate's card
 
 
 @dataclass(frozen=True)
@@ -91,10 +118,14 @@ class GateResult:
     reason_rules: tuple[str, ...] = ()  # "rule_id [article]" of each reason, in the same order
     synthetic_data: bool = False
     run_id: str = ""  # the evaluation's run folder under the workspace's runs/
+    signoff: str | None = None  # a review verdict's human sign-off the flow waited for: "approve" / "reject"
+    signoff_by: str | None = None  # who signed it off
 
     @property
     def exit_code(self) -> int:
-        """0 promoted, 1 blocked, 2 review."""
+        """0 promoted, 1 blocked, 2 review (a signed-off review: 0 approved, 1 rejected)."""
+        if self.verdict == "review" and self.signoff is not None:
+            return EXIT_PROMOTED if self.signoff == "approve" else EXIT_BLOCKED
         return {"allow": EXIT_PROMOTED, "block": EXIT_BLOCKED}.get(self.verdict, EXIT_REVIEW)
 
 
@@ -134,12 +165,18 @@ def prepare(
     model: str,
     contexts: list[str],
     data: str,
-    fold: int = 1,
+    fold: int | None = None,
     suite: str = "release",
     require_context: bool = True,
+    data_format: str = "dfew",
+    split: str | None = None,
 ) -> GateInputs:
     """Check every input before anything is evaluated: model file and card, contexts, data, suite.
 
+    ``data_format`` is a registered loader format (``affectgate data validate --format``); ``fold`` and
+    ``split`` select what is evaluated (None: the format's default, e.g. DFEW fold 1 test,
+    every CREMA-D clip). ``model`` is an export folder (model.onnx + card.yaml) or a predictions-file
+    card (``affectgate.zoo.external``), whose file is validated against the selection here.
     ``require_context=False`` is for evaluation without a decision (`affectgate evaluate`).
     """
     policies_root = settings.project_root / "policies"
@@ -148,44 +185,77 @@ def prepare(
         raise GateError("no deployment context given", fix="pass --context ID (see policies/contexts/)")
     suite_spec = load_suite(folder=settings.project_root / "evaluators", name=suite)
     packs = load_packs(root=policies_root)
-    candidate = load_candidate(path=settings.resolve(Path(model)))
+    model_path = settings.resolve(Path(model))
+    card_path = model_path if is_predictions_card(model_path) else None
+    candidate = None if card_path is not None else load_candidate(path=model_path)
     root = inside(path=settings.resolve(Path(data)), root=settings.data_dir)
     if not root.is_dir():
         raise DataError(f"dataset folder not found: {root}", fix="run `affectgate data synth` or pass --data")
-    split = load_dfew_split(root=root, fold=fold, split="test")
+    fold, split = resolve_selection(fmt=data_format, fold=fold, split=split)
     # strict load first (the first bad line raises, naming file and line); then the Great Expectations suite
+    if data_format == "dfew":
+        if split not in ("train", "test"):
+            raise DataError(f"DFEW has no split {split!r}", fix="use --split test (or train)")
+        assert fold is not None
+        selection: DFEWSplit | EvalSplit = load_dfew_split(root=root, fold=fold, split=split)  # type: ignore[arg-type]
+        loaded = loaded_from_splits(root=root, splits=[selection])
+    else:
+        loaded, selection = select_for_gate(fmt=data_format, root=root, fold=fold, split=split)
     groups = fairness_attributes(suite_spec)
-    validation = validate_dataset(  # the split just read, not read again
-        loaded=loaded_from_splits(root=root, splits=[split]),
+    validation = validate_dataset(  # the selection just read, not read again
+        loaded=loaded,
         data_root=settings.data_dir,
         require_groups=groups,
         fairness=bool(groups),
     )
     if not validation.success:
+        where = (f" --fold {fold}" if fold is not None else "") + (
+            f" --split {split}" if split and data_format != "dfew" else ""
+        )
         raise DataError(
             f"data validation failed, nothing evaluated: {validation.summary()}",
-            fix=f"run `affectgate data validate --format dfew {root} --fold {fold} --fairness` and fix the data",
+            fix=f"run `affectgate data validate --format {data_format} {root}{where} --fairness` and fix the data",
         )
-    if not split.samples:
+    if not selection.samples:
         raise DataError(f"test split set_{fold} of {root} is empty", fix="check the split CSV")
+    table = group_table(loaded=loaded)
+    external = None
+    if card_path is not None:
+        external = load_predictions_file(card_path=card_path, dataset=table)
+        candidate = predictions_candidate(card_path=card_path, loaded=external)
+    assert candidate is not None
+    if "discrete_emotion" in candidate.card.output_kinds:
+        check_labels_scorable(loaded=loaded)
+    if is_engagement_card(candidate.card) != (data_format == "engagement"):
+        raise DataError(
+            f"{candidate.card.arch} ({', '.join(candidate.card.output_kinds)} outputs) cannot be scored on a "
+            f"{data_format} set",
+            fix="gate an engagement-signal model on an engagement set (--format engagement, --suite engagement), "
+            "and an emotion model on a labelled set",
+        )
+    if external is None and isinstance(selection, EvalSplit):
+        check_media_present(split=selection)
     spec = DatasetSpec(
         name=root.name,
-        format="dfew",
+        format=data_format,
         root=root,
         fold=fold,
-        split="test",
+        split=selection.split,
         digest=dir_digest(root=root),
         synthetic=is_synthetic(root=root),
-        n_samples=len(split.samples),
+        n_samples=len(selection.samples),
     )
     return GateInputs(
         candidate=candidate,
         contexts=ctx,
         dataset=spec,
-        split=split,
+        split=selection,
         suite=suite_spec,
         packs=packs,
         validation=validation,
+        table=table if data_format != "dfew" or external is not None else None,
+        external=external,
+        card_path=card_path,
     )
 
 
@@ -218,6 +288,8 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
         payload={
             "run_id": run_id,
             "onnx_sha256": cand.onnx_sha256,
+            "candidate_kind": "predictions_file" if inputs.external is not None else "onnx",
+            "dataset_format": spec.format,
             "dataset_digest": spec.digest,
             "suite": f"{suite.suite}@{suite.version}",
             "data_validation": {
@@ -229,23 +301,19 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
             "host": platform.node(),
         },
     )
-    out = predict_split(
-        candidate=cand,
-        split=inputs.split,
-        batch_size=settings.batch_size,
-        threads=settings.ort_threads,
-        cache=settings.clip_cache_dir,
-    )
+    out = run_inference(settings=settings, inputs=inputs, run_dir=run_dir)
     predictions_path = write_predictions(predictions=out.predictions, path=run_dir / "predictions.parquet")
     model_inputs = ModelInputs(
         candidate=cand,
-        split=inputs.split,
+        split=inputs.split,  # type: ignore[arg-type] - an EvalSplit has the fields the evaluators read
         threads=settings.ort_threads,
         batch_size=settings.batch_size,
         clip_cache=settings.clip_cache_dir,
     )
     results: list[EvalResult] = [
-        run_evaluator(name=e.name, predictions=out.predictions, params=e.params, model=model_inputs)
+        not_applicable_result(name=e.name, params=e.params, why=why)
+        if (why := not_applicable(candidate=cand, evaluator=e.name))
+        else run_evaluator(name=e.name, predictions=out.predictions, params=e.params, model=model_inputs)
         for e in suite.evaluators
     ]
     report = EvalReport(
@@ -301,6 +369,88 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
         },
     )
     return Evaluation(report=report, run_dir=run_dir, predictions_path=predictions_path, version=version)
+
+
+def run_inference(*, settings: Settings, inputs: GateInputs, run_dir: Path) -> InferenceOutput:
+    """The predictions table: the predictions file's (no model run), DFEW's split, or any other format's selection.
+
+    A predictions-file candidate's file and card are copied to the run folder's ``candidate/`` (logged
+    with the MLflow run and the registered version's source).
+    """
+    if inputs.external is not None:
+        folder = run_dir / PREDICTIONS_ARTIFACT_DIR
+        folder.mkdir()
+        assert inputs.card_path is not None
+        for src in (inputs.card_path, inputs.external.path):
+            (folder / src.name).write_bytes(src.read_bytes())
+        return InferenceOutput(predictions=inputs.external.predictions, batch_latency_ms=(), batch_size=0)
+    if isinstance(inputs.split, DFEWSplit):
+        return predict_split(
+            candidate=inputs.candidate,
+            split=inputs.split,
+            batch_size=settings.batch_size,
+            threads=settings.ort_threads,
+            cache=settings.clip_cache_dir,
+        )
+    assert inputs.table is not None and isinstance(inputs.split, EvalSplit)
+    predict = predict_engagement if is_engagement_card(inputs.candidate.card) else predict_samples
+    return predict(
+        candidate=inputs.candidate,
+        split=inputs.split,
+        table=inputs.table,
+        batch_size=settings.batch_size,
+        threads=settings.ort_threads,
+        cache=settings.clip_cache_dir,
+    )
+
+
+def not_applicable(*, candidate: Candidate, evaluator: str) -> str | None:
+    """Why an evaluator of the suite cannot run on this candidate (it is then ``skipped`` with the reason), or None.
+
+    Evaluators that run the model themselves (latency, robustness, int8 drop, drift's clip statistics)
+    have no model session for a predictions file. Robustness and the int8 drop feed video clips only
+    (an audio-visual model also needs its audio) and compare class predictions (an engagement-signal
+    model has none). The policy packs treat a skipped evaluator as missing evidence where a context
+    requires it (quality.evidence.required_evaluators, euaia.art15.robustness).
+    """
+    try:
+        runs_model = needs_model(evaluator)
+    except KeyError:
+        return None  # run_evaluator reports the unknown name as a failed result
+    if not runs_model:
+        return None
+    if is_predictions_candidate(candidate):
+        return (
+            f"not applicable to a predictions-file candidate: the {evaluator} evaluator runs the model itself, "
+            "and a predictions file has no model session to run"
+        )
+    if evaluator == "int8_drop" and candidate.precision != "int8":
+        return None  # it skips itself: an fp32 candidate has no int8 drop
+    if is_engagement_card(candidate.card) and evaluator in VIDEO_ONLY_EVALUATORS:
+        return (
+            f"not applicable to an engagement-signal candidate: the {evaluator} evaluator compares class "
+            f"predictions (WAR), and {candidate.card.arch} has no emotion output"
+        )
+    if candidate.card.input.audio is not None and evaluator in VIDEO_ONLY_EVALUATORS:
+        return (
+            f"not applicable to an audio-visual candidate yet: the {evaluator} evaluator feeds video clips only, "
+            f"and {candidate.card.arch} also needs its {candidate.card.input.audio.name!r} input"
+        )
+    return None
+
+
+#: Evaluators that feed the model video clips only (an audio-visual model also needs its audio input).
+VIDEO_ONLY_EVALUATORS = ("robustness", "int8_drop")
+
+
+def not_applicable_result(*, name: str, params: Mapping[str, Any], why: str) -> EvalResult:
+    """A ``skipped`` result saying why the evaluator does not apply (never a silent omission)."""
+    return EvalResult(
+        evaluator=name,
+        status="skipped",
+        error=why,
+        params={k: v for k, v in params.items() if isinstance(v, str | int | float | bool) or v is None},
+    )
 
 
 def write_plots(*, results: list[EvalResult], run_dir: Path) -> None:
@@ -449,16 +599,32 @@ def run_gate(
     model: str,
     contexts: list[str],
     data: str,
-    fold: int = 1,
+    fold: int | None = None,
     suite: str = "release",
     as_of: date | None = None,
     steps: Steps | None = None,
+    data_format: str = "dfew",
+    split: str | None = None,
 ) -> list[GateResult]:
-    """All steps in order; plain functions by default, Prefect tasks when the flow passes them."""
+    """All steps in order; plain functions by default, Prefect tasks when the flow passes them.
+
+    ``data_format``/``fold``/``split``: see :func:`prepare` (None: the format's default selection).
+    """
     steps = steps or Steps()
     subject = f"model:{model} contexts:{','.join(contexts)}"
+    if data_format != "dfew":
+        subject += f" format:{data_format}"
     try:
-        inputs = steps.prepare(settings=settings, model=model, contexts=contexts, data=data, fold=fold, suite=suite)
+        inputs = steps.prepare(
+            settings=settings,
+            model=model,
+            contexts=contexts,
+            data=data,
+            fold=fold,
+            suite=suite,
+            data_format=data_format,
+            split=split,
+        )
         evaluation = steps.evaluate(settings=settings, inputs=inputs)
         results = []
         for ctx in inputs.contexts:

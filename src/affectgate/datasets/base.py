@@ -114,7 +114,7 @@ def register_loader(fmt: str) -> Callable[[LoaderFn], LoaderFn]:
 def _load_builtins() -> None:
     import importlib
 
-    for mod in ("dfew", "ferv39k", "mafw", "affwild2", "ravdess", "cremad", "manifest"):
+    for mod in ("dfew", "ferv39k", "mafw", "affwild2", "ravdess", "cremad", "manifest", "engagement"):
         try:
             importlib.import_module(f"affectgate.datasets.{mod}")
         except ModuleNotFoundError as exc:  # a format not written yet is simply not registered

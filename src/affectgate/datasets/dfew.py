@@ -265,10 +265,17 @@ def read_clips(
     if not samples:
         return np.zeros((0, frames, size, size, 3), dtype=np.uint8)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        clips = list(
-            pool.map(lambda s: read_clip_cached(frame_dir=s.frame_dir, frames=frames, size=size, cache=cache), samples)
-        )
+        clips = list(pool.map(lambda s: _read_sample(s.frame_dir, frames=frames, size=size, cache=cache), samples))
     return np.stack(clips)
+
+
+def _read_sample(media: Path, *, frames: int, size: int, cache: Path | None) -> np.ndarray:
+    """A DFEW frame folder as before; a video file or frame image (other formats' samples) via datasets.media."""
+    if media.is_file():
+        from affectgate.datasets.selection import read_media_clip
+
+        return read_media_clip(path=media, frames=frames, size=size)
+    return read_clip_cached(frame_dir=media, frames=frames, size=size, cache=cache)
 
 
 def n_folds(*, root: Path) -> int:

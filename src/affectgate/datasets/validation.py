@@ -6,7 +6,8 @@ converted to :class:`ValidationReport` at the boundary. One suite per dataset *k
 - ``categorical``: every sample has a label, and it is in the dataset's label map;
 - ``va``: valence and arousal in [-1, 1] (or the ``-5`` invalid marker of Aff-Wild2), both or neither;
 - ``au``: action units as ``AU<n>=0|1`` pairs;
-- ``manifest``: a private set described by a manifest (label and VA checks where filled).
+- ``manifest``: a private set described by a manifest (label and VA checks where filled);
+- ``engagement``: engagement-signal clips without emotion labels (the clip attention in [0, 1]).
 
 Frame-level multi-task sets (VA, AU, manifest kinds) also need every row to carry at least one
 annotation (a label, a valence/arousal pair or action units).
@@ -39,7 +40,7 @@ from affectgate.datasets.paths import is_outside
 from affectgate.errors import DataError
 from affectgate.records import Record
 
-DatasetKind = Literal["categorical", "va", "au", "manifest"]
+DatasetKind = Literal["categorical", "va", "au", "manifest", "engagement"]
 
 #: Attributes that describe a person's group; used to measure bias, never as model features.
 GROUP_ATTRIBUTES: tuple[str, ...] = ("skin_tone_group", "race", "ethnicity", "sex", "age_band")
@@ -143,6 +144,8 @@ def dataset_kind(*, loaded: LoadedDataset) -> DatasetKind:
     s = loaded.samples
     if loaded.format == "manifest":
         return "manifest"
+    if loaded.format == "engagement":
+        return "engagement"
     if "aus" in s.columns and s["aus"].notna().any():
         return "au"
     if s["valence"].notna().any() or s["arousal"].notna().any():
@@ -259,6 +262,14 @@ def _build_checks(
                 column="aus",
             )
         )
+    if kind == "engagement":
+        checks.append(
+            _Check(
+                check="attention in [0, 1]",
+                expectation=e.ExpectColumnValuesToBeBetween(column="attention", min_value=0.0, max_value=1.0),
+                column="attention",
+            )
+        )
     if kind != "categorical":  # frame-level multi-task sets: each row carries at least one annotation
         checks.append(
             _Check(
@@ -302,12 +313,13 @@ def _frame_for_gx(*, loaded: LoadedDataset, data_root: Path, groups: Sequence[st
         "aus",
         "audio_path",
         "consent_basis",
+        "attention",
         *groups,
     ]
     for col in dict.fromkeys(keep):
         if col in s.columns:
             frame[col] = s[col].astype(object).where(s[col].notna(), None) if s[col].dtype == object else s[col]
-        elif col not in ("aus", "audio_path"):
+        elif col not in ("aus", "audio_path", "attention"):
             frame[col] = pd.Series([None] * len(s), index=s.index, dtype=object)
     frame["_media_inside_data_root"] = _inside(frame["media_path"], root=loaded.root, data_root=data_root)
     if "audio_path" in frame.columns:
@@ -318,7 +330,9 @@ def _frame_for_gx(*, loaded: LoadedDataset, data_root: Path, groups: Sequence[st
     frame["_va_paired"] = (va["valence"].isna() == va["arousal"].isna()).to_numpy()
     has_label = frame["label"].notna()
     has_aus = frame["aus"].notna() if "aus" in frame.columns else pd.Series(False, index=frame.index)
-    frame["_annotated"] = (has_label | (va["valence"].notna() & va["arousal"].notna()) | has_aus).to_numpy()
+    has_att = frame["attention"].notna() if "attention" in frame.columns else pd.Series(False, index=frame.index)
+    annotated = has_label | (va["valence"].notna() & va["arousal"].notna()) | has_aus | has_att
+    frame["_annotated"] = annotated.to_numpy()
     return frame
 
 

@@ -17,6 +17,10 @@ from affectgate.errors import RegistryError
 from affectgate.records import Candidate, EvalReport, PolicyDecision
 
 EXPERIMENT = "affectgate"
+#: ``technique`` of a predictions-file candidate (affectgate.zoo.external.EXTERNAL_TECHNIQUE): no ONNX to log.
+EXTERNAL_TECHNIQUE = "external_predictions"
+#: Run-folder subfolder holding a predictions-file candidate's file and card (the version's source).
+PREDICTIONS_ARTIFACT_DIR = "candidate"
 _logger = logging.getLogger(__name__)
 
 
@@ -152,6 +156,8 @@ class MlflowRegistry:
         if existing:
             v = max(existing, key=lambda mv: int(mv.version))
             return VersionRef(name=candidate.name, version=str(v.version), run_id=v.run_id or run_id)
+        if candidate.card.technique == EXTERNAL_TECHNIQUE:
+            return self._register_predictions_file(candidate=candidate, run_id=run_id)
         import numpy as np
         import onnx
         from mlflow.models import infer_signature
@@ -177,6 +183,27 @@ class MlflowRegistry:
         self.client.set_model_version_tag(candidate.name, version, "onnx_sha256", candidate.onnx_sha256)
         self.client.set_model_version_tag(candidate.name, version, "arch", card.arch)
         self.client.set_model_version_tag(candidate.name, version, "technique", card.technique)
+        return VersionRef(name=candidate.name, version=version, run_id=run_id)
+
+    def _register_predictions_file(self, *, candidate: Candidate, run_id: str) -> VersionRef:
+        """A predictions-file candidate: the version's source is the run's ``candidate/`` artifacts (file + card).
+
+        The pipeline copies the predictions file and its card into the run folder's ``candidate/``
+        (logged with the run); there is no ONNX model to log.
+        """
+        if not self._model_exists(candidate.name):
+            self.client.create_registered_model(candidate.name)
+        mv = self.client.create_model_version(
+            candidate.name, source=self._mlflow.get_artifact_uri(PREDICTIONS_ARTIFACT_DIR), run_id=run_id
+        )
+        version = str(mv.version)
+        for key, value in (
+            ("onnx_sha256", candidate.onnx_sha256),
+            ("arch", candidate.card.arch),
+            ("technique", candidate.card.technique),
+            ("predictions_file", candidate.onnx_path.name),
+        ):
+            self.client.set_model_version_tag(candidate.name, version, key, value)
         return VersionRef(name=candidate.name, version=version, run_id=run_id)
 
     def _model_exists(self, name: str) -> bool:

@@ -98,18 +98,25 @@ def train_zoo_model(
     result = train_classifier(
         card=card, clips=clips, targets=targets, seed=seed, threads=threads, console=console, va_targets=va
     )
+    save_checkpoint(out=out, arch=arch, model=result.model, data=data, fold=fold, config=config)
+    return result
+
+
+def save_checkpoint(
+    *, out: Path, arch: str, model: torch.nn.Module, data: Path, fold: int | None, config: dict | None
+) -> None:
+    """The trained weights with what they were trained on (dataset digest, fold, config overrides)."""
     out.mkdir(parents=True, exist_ok=True)
     torch.save(
         {
             "arch": arch,
-            "state_dict": result.model.state_dict(),
+            "state_dict": model.state_dict(),
             "trained_on": dir_digest(root=data),
             "fold": fold,
             "config": dict(config or {}),
         },
         out / CHECKPOINT,
     )
-    return result
 
 
 def export_zoo_model(*, project_root: Path, arch: str, out: Path, seed: int = 0) -> ExportResult:
@@ -174,3 +181,62 @@ def quantize_zoo_model(
             card.input.name: calibration_inputs(card=card, data=data, fold=fold, n=n_calib, seed=seed, threads=threads)
         }
     return quantize_export(folder=out, calibration=calibration, method=chosen)  # type: ignore[arg-type]
+
+
+def train_on_format(
+    *,
+    project_root: Path,
+    arch: str,
+    data: Path,
+    data_format: str,
+    out: Path,
+    fold: int | None = None,
+    seed: int = 0,
+    threads: int = 2,
+    config: dict[str, object] | None = None,
+    console: Console | None = None,
+) -> TrainResult:
+    """Train a model that `zoo train` cannot (audio-visual fusion, engagement signals) on a set of any format.
+
+    The train split is read through the loader registry (``affectgate.datasets.selection``), like the
+    gate reads the test split: ``av_fusion`` on a RAVDESS-layout set (clips, the recordings' audio as
+    the card's log-mel, class targets; ``fold`` selects the actor-independent split), ``engagement`` on
+    an engagement set (per-frame signals and clip attention as targets). Writes the checkpoint to
+    ``out`` for :func:`export_zoo_model`.
+    """
+    from affectgate.datasets.selection import select_for_gate
+    from affectgate.inference import audio_features
+
+    card = apply_config(card=zoo_card(project_root=project_root, arch=arch), config=config)
+    get_arch(arch)
+    _, split = select_for_gate(fmt=data_format, root=data, fold=fold, split="train")
+    samples = list(split.samples)
+    clips = read_clips(samples=samples, frames=card.input.frames, size=card.input.size, workers=threads)
+    audio = audio_features(samples=samples, spec=card.input.audio) if card.input.audio is not None else None
+    targets = engagement = None
+    if "discrete_emotion" in card.output_kinds:
+        targets = np.asarray([card.labels.index(str(s.label)) for s in samples])
+    elif "engagement" in card.output_kinds:
+        from affectgate.datasets.engagement import engagement_targets as read_signals
+        from affectgate.zoo.archs.engagement import engagement_targets
+
+        signals, _, attention = read_signals(
+            root=data, sample_ids=[s.video_name for s in samples], frames=card.input.frames
+        )
+        engagement = engagement_targets(
+            signals=torch.from_numpy(signals), attention=torch.tensor(attention, dtype=torch.float32)
+        ).numpy()
+    else:
+        raise ModelError(f"{arch} has neither class nor engagement outputs", fix="train it with its own targets")
+    result = train_classifier(
+        card=card,
+        clips=clips,
+        targets=targets,
+        seed=seed,
+        threads=threads,
+        console=console,
+        engagement_targets=engagement,
+        audio=audio,
+    )
+    save_checkpoint(out=out, arch=arch, model=result.model, data=data, fold=fold, config=config)
+    return result

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from affectgate.datasets.labels import CANONICAL_EMOTIONS
 from affectgate.errors import DataError, ModelError
+
+if TYPE_CHECKING:
+    from affectgate.records import Candidate
 
 #: ``pred`` of a tied label prediction under the strict tie policy (never equals a target).
 TIE = "tie"
@@ -347,3 +350,86 @@ def dataset_table(*, split: object) -> pd.DataFrame:
             if col in meta.columns:
                 table[col] = meta.reindex(table.index)[col].astype(str).to_numpy()
     return table
+
+
+# -- a predictions file as a gate candidate (``affectgate gate --model card.yaml``) ----------------------
+#: ``technique`` of the model card derived from a predictions-file card (no model is run for it).
+EXTERNAL_TECHNIQUE = "external_predictions"
+
+
+def is_predictions_card(path: Path) -> bool:
+    """True when ``path`` is a YAML file shaped like a predictions-file card (``vendor``, ``kind``, ``columns``).
+
+    A zoo model card has ``arch`` instead; the card is validated in full by :func:`load_external_card`.
+    """
+    if not path.is_file() or path.suffix.lower() not in (".yaml", ".yml"):
+        return False
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return False
+    return isinstance(raw, dict) and "arch" not in raw and {"vendor", "kind", "columns"} <= set(raw)
+
+
+def candidate_slug(card_path: Path) -> str:
+    """A registry-safe name for a card: its stem (``crowd_face.card.yaml`` -> ``crowd_face``), or its folder's."""
+    stem = card_path.name.split(".")[0]
+    if stem in ("card", "predictions", ""):
+        stem = card_path.resolve().parent.name
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in stem).strip("_") or "predictions"
+
+
+def predictions_candidate(*, card_path: Path, loaded: ExternalPredictions) -> Candidate:
+    """The :class:`~affectgate.records.Candidate` of a validated predictions file, for the gate and the registry.
+
+    Its model card is derived from the user's card: ``technique`` :data:`EXTERNAL_TECHNIQUE`, labels =
+    the canonical labels the vendor vocabulary maps to, the output kind of the file. No model is run:
+    the input spec is a placeholder (1 frame of 1 px) and says so in ``preprocessing``. ``onnx_path`` is
+    the predictions file and ``onnx_sha256`` the sha256 of card and file together, so a changed card
+    or file is a new registered version.
+    """
+    import hashlib
+
+    from affectgate.records import Candidate, InputSpec, ModelCard, OutputSpec
+
+    card = loaded.card
+    kind = "valence_arousal" if card.kind == "valence_arousal" else "discrete_emotion"
+    labels = tuple(lbl for lbl in CANONICAL_EMOTIONS if lbl in set(card.labels.values()))
+    slug = candidate_slug(card_path)
+    digest = hashlib.sha256()
+    for part in (card_path, loaded.path):
+        digest.update(hashlib.sha256(part.read_bytes()).digest())
+    model_card = ModelCard(
+        arch=f"external_{slug}",
+        technique=EXTERNAL_TECHNIQUE,
+        title=f"{card.vendor}: {card.source}",
+        labels=labels,
+        output_kinds=(kind,),
+        input=InputSpec(name="none", layout="NTCHW", frames=1, size=1, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
+        outputs=(
+            OutputSpec(
+                name=loaded.path.name,
+                kind=kind,
+                level="clip",
+                activation="none" if card.kind == "valence_arousal" else "softmax",
+            ),
+        ),
+        preprocessing=(
+            f"none in affectgate: the predictions were made outside it ({card.source}) and read from "
+            f"{loaded.path.name}; the input spec is a placeholder, no model is run"
+        ),
+        intended_use=card.intended_use,
+        licence=f"as agreed with {card.vendor} (predictions file, no model weights)",
+    )
+    return Candidate(
+        name=f"affectgate-external-{slug}",
+        card=model_card,
+        onnx_path=loaded.path.resolve(),
+        onnx_sha256=digest.hexdigest(),
+        onnx_outputs=(),
+    )
+
+
+def is_predictions_candidate(candidate: Candidate) -> bool:
+    """True for a candidate made by :func:`predictions_candidate` (a predictions file, no model)."""
+    return candidate.card.technique == EXTERNAL_TECHNIQUE
