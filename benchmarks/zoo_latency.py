@@ -8,6 +8,7 @@ MatMul for transformer/audio-visual graphs). Then, per runtime: batch-1 p50/p95 
 The ratio column is the PyTorch eager p50 divided by this row's p50 (> 1 = faster than eager).
 
     nice -n 10 .venv/bin/python benchmarks/zoo_latency.py --frames 4 --size 32 --threads 1
+    .venv/bin/python benchmarks/zoo_latency.py --config paper --threads 2 --no-int8   # paper-size models
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from rich.table import Table
 from affectgate.errors import AffectgateError
 from affectgate.targets.harness import timings
 from affectgate.zoo.build import example_inputs
-from affectgate.zoo.card import apply_config, zoo_card
+from affectgate.zoo.card import apply_config, load_config, zoo_card
 from affectgate.zoo.export import export_onnx
 from affectgate.zoo.quantize import choose_method, quantize_export
 from affectgate.zoo.registry import list_archs
@@ -68,10 +69,13 @@ def ort_runner(path: Path, *, threads: int) -> Callable[[dict[str, np.ndarray]],
 def bench_arch(name: str, *, args: argparse.Namespace, tmp: Path) -> list[dict[str, object]]:
     """Rows (torch eager, ort fp32, ort int8) for one architecture."""
     card = zoo_card(project_root=ROOT, arch=name)
-    config: dict[str, object] = {"frames": args.frames, "size": args.size}
-    width = card.train.get("width")
-    if isinstance(width, float) and width <= 1.0 and args.width is not None:
-        config["width"] = args.width
+    if args.config == "paper":  # model_zoo/<arch>/paper.yaml: the paper-size model
+        config = load_config(path=ROOT / "model_zoo" / name / "paper.yaml")
+    else:
+        config = {"frames": args.frames, "size": args.size}
+        width = card.train.get("width")
+        if isinstance(width, float) and width <= 1.0 and args.width is not None:
+            config["width"] = args.width
     card = apply_config(card=card, config=config)
     model = build_model(card=card, seed=0).eval()
     names = [card.input.name] + ([card.input.audio.name] if card.input.audio is not None else [])
@@ -81,7 +85,12 @@ def bench_arch(name: str, *, args: argparse.Namespace, tmp: Path) -> list[dict[s
         return dict(zip(names, [clips] + ([audio] if audio is not None else []), strict=True))
 
     one, many = feed(1, 1), feed(args.batch, 2)
-    base = {"arch": name, "technique": card.technique, "params_m": sum(p.numel() for p in model.parameters()) / 1e6}
+    base = {
+        "arch": name,
+        "technique": card.technique,
+        "input": f"{card.input.frames}x{card.input.size}x{card.input.size}" + (" + audio" if card.input.audio else ""),
+        "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+    }
     rows: list[dict[str, object]] = []
 
     def eager(f: dict[str, np.ndarray]) -> object:
@@ -121,6 +130,12 @@ def _rep(args: argparse.Namespace) -> dict[str, int]:
 def main() -> None:
     """Parse arguments, benchmark every (selected) architecture and print one table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--config",
+        choices=("tiny", "paper"),
+        default="tiny",
+        help="tiny: --frames/--size/--width below; paper: each arch's model_zoo/<arch>/paper.yaml",
+    )
     parser.add_argument("--frames", type=int, default=4, help="frames per clip (default 4: tiny)")
     parser.add_argument("--size", type=int, default=32, help="frame side in px (default 32: tiny)")
     parser.add_argument("--width", type=float, default=0.25, help="width multiplier for archs that have one")
@@ -143,6 +158,7 @@ def main() -> None:
     table = Table(
         "arch",
         "technique",
+        "input",
         "params (M)",
         "runtime",
         "p50 ms",
@@ -150,8 +166,13 @@ def main() -> None:
         f"clips/s @{args.batch}",
         "x eager p50",
         title=(
-            f"zoo latency, CPU, {args.threads} thread(s), random weights, {args.frames}x{args.size}x{args.size} clips,"
-            f" width {args.width}; torch {torch.__version__}, onnxruntime {ort.__version__}"
+            f"zoo latency, CPU, {args.threads} thread(s), random weights, "
+            + (
+                "paper-size configs (model_zoo/<arch>/paper.yaml)"
+                if args.config == "paper"
+                else f"{args.frames}x{args.size}x{args.size} clips, width {args.width}"
+            )
+            + f"; torch {torch.__version__}, onnxruntime {ort.__version__}"
         ),
     )
     for r in rows:
@@ -159,6 +180,7 @@ def main() -> None:
             table.add_row(
                 str(r["arch"]),
                 str(r["technique"]),
+                str(r["input"]),
                 f"{r['params_m']:.2f}",
                 str(r["runtime"]),
                 "-",
@@ -170,6 +192,7 @@ def main() -> None:
         table.add_row(
             str(r["arch"]),
             str(r["technique"]),
+            str(r["input"]),
             f"{r['params_m']:.2f}",
             str(r["runtime"]),
             f"{r['p50_ms']:.2f}",

@@ -111,3 +111,18 @@ def test_card_preprocessing_feeds_the_graph(exported):
     assert np.allclose(x, (128 / 255 - 0.5) / 0.25, atol=1e-6)
     probs = sess.run(["probabilities"], {"clip": x})[0]
     assert probs.shape == (1, 7)
+
+
+def test_every_architecture_has_a_paper_size_config():
+    """model_zoo/<arch>/paper.yaml exists for every registered architecture and is a valid config of its card."""
+    from affectgate.zoo.card import apply_config, load_config
+
+    def paper(arch: str):  # noqa: ANN202 - ModelCard
+        config = load_config(path=ROOT / "model_zoo" / arch / "paper.yaml")
+        return apply_config(card=zoo_card(project_root=ROOT, arch=arch), config=config)
+
+    for entry in list_archs():
+        card = paper(entry.name)
+        assert card.input.frames == 16 and card.input.size >= 112, entry.name
+    mae = paper("mae_dfer")
+    assert (mae.train["dim"], mae.train["depth"], mae.train["heads"]) == (384, 12, 6)  # ViT-S
