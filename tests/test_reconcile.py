@@ -101,3 +101,31 @@ def test_alias_history_and_alias_at(ws):
     assert at(t3) == "3" and at(datetime.now(UTC) + timedelta(days=1)) == "3"
     with pytest.raises(RegistryError, match="timezone"):
         at(datetime(2026, 1, 1))
+
+
+def test_registry_reconcile_command_reports_and_audits_findings(ws, monkeypatch):
+    """`affectgate registry reconcile` exits 1 naming a hand-moved alias, 0 when clean; both runs are audited."""
+    from typer.testing import CliRunner
+
+    from affectgate.cli import app
+    from affectgate.settings import get_settings
+
+    settings, reg, log = ws
+    monkeypatch.setenv("AFFECTGATE_PROJECT_ROOT", str(ROOT))
+    monkeypatch.setenv("AFFECTGATE_WORKSPACE", str(settings.workspace_dir))
+    monkeypatch.setenv("AFFECTGATE_DATA_ROOT", str(settings.data_dir))
+    get_settings.cache_clear()
+    try:
+        _promote(reg, log, "1", "eu-telehealth")
+        clean = CliRunner().invoke(app, ["registry", "reconcile"])
+        assert clean.exit_code == 0 and "no findings" in clean.output
+        reg.client.set_registered_model_alias(MODEL, "eu-telehealth", "2")  # by hand
+        found = CliRunner().invoke(app, ["registry", "reconcile"])
+        assert found.exit_code == 1, found.output
+        assert "moved_outside_gate" in found.output and "eu-telehealth" in found.output
+    finally:
+        get_settings.cache_clear()
+    audited = [e for e in log.events() if e.action == "registry.reconciled"]
+    assert [len(e.payload["findings"]) for e in audited] == [0, 1]
+    assert audited[1].payload["findings"][0]["registry_version"] == "2"
+    assert log.verify().ok

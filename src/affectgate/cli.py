@@ -38,6 +38,8 @@ app.add_typer(zoo_app, name="zoo")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_cli.app, name="policy")
 app.add_typer(review_cli.app, name="review")
+registry_app = typer.Typer(help="MLflow registry: context aliases against the audit log.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
 data_cli.register(data_app)
 
 # Wide output when piped (CI logs, `make demo | tee`): rich would otherwise squeeze tables to 80 columns.
@@ -573,6 +575,46 @@ def audit_export(
     else:
         console.print(f"wrote {out}")
     raise typer.Exit(0 if res.chain_ok else 1)
+
+
+@registry_app.command("reconcile")
+def registry_reconcile(
+    model: Annotated[list[str] | None, typer.Option(help="Only these registered models (repeatable).")] = None,
+) -> None:
+    """Aliases moved, set or removed outside the gate and sign-off: one finding each; exit 1 when any.
+
+    The check itself is audited (``registry.reconciled`` with the findings), so a hand-moved alias found here
+    stays on the record even after someone moves it back.
+    """
+    from affectgate.pipeline import audit_log
+    from affectgate.registry.reconcile import reconcile
+
+    settings = get_settings()
+    try:
+        findings = reconcile(settings=settings, models=model or None)
+        audit_log(settings).append(
+            actor=settings.actor,
+            action="registry.reconciled",
+            subject=f"registry:{settings.tracking_uri}",
+            payload={"findings": [f.model_dump(mode="json") for f in findings], "models": model or "all"},
+        )
+    except AffectgateError as exc:
+        raise _fail(exc) from None
+    if not findings:
+        console.print("every context alias is where the gate or a sign-off put it (no findings)")
+        raise typer.Exit(0)
+    table = Table("finding", "model", "alias (context)", "registry", "audit log", "why")
+    for f in findings:
+        table.add_row(
+            f.kind,
+            f.model,
+            f.context_id,
+            f"v{f.registry_version}" if f.registry_version else "unset",
+            f"v{f.audit_version} (event {f.audit_seq})" if f.audit_version else "never moved",
+            f.message,
+        )
+    console.print(table)
+    raise typer.Exit(1)
 
 
 @audit_app.command("tail")
