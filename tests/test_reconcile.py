@@ -129,3 +129,15 @@ def test_registry_reconcile_command_reports_and_audits_findings(ws, monkeypatch)
     assert [len(e.payload["findings"]) for e in audited] == [0, 1]
     assert audited[1].payload["findings"][0]["registry_version"] == "2"
     assert log.verify().ok
+
+
+def test_registry_webhook_commands_need_a_secret(monkeypatch):
+    """`registry webhook` / `registry watch` refuse to run without the shared HMAC secret (exit 3, says which)."""
+    from typer.testing import CliRunner
+
+    from affectgate.cli import app
+
+    monkeypatch.delenv("AFFECTGATE_WEBHOOK_SECRET", raising=False)
+    for args in (["registry", "webhook", "--url", "http://127.0.0.1:1/"], ["registry", "watch", "--port", "0"]):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 3 and "AFFECTGATE_WEBHOOK_SECRET" in res.output, res.output

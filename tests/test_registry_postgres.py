@@ -170,7 +170,14 @@ def mlflow_server(postgres: Postgres, tmp_path_factory) -> Iterator[Server]:
         "1",
     ]
     # no background job consumers (GenAI jobs): the registry needs none, and they cost a core
-    env = {**os.environ, "MLFLOW_LOGGING_LEVEL": "WARNING", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {
+        **os.environ,
+        "MLFLOW_LOGGING_LEVEL": "WARNING",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        # webhooks to the test's receiver on 127.0.0.1 over plain http (MLflow allows https to public IPs only)
+        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+    }
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -267,3 +274,59 @@ def test_real_gate_against_postgres_server(team, built):
     assert pipeline.audit_log(team).verify().ok
     # the round-trip test set the alias without an audit event; the gate's promotion is audited
     assert [f.kind for f in reconcile(settings=team)] == []
+
+
+def test_alias_webhook_from_the_server_flags_a_hand_move(mlflow_server: Server, tmp_path):
+    """The server's alias webhooks reach affectgate's receiver: an audited gate move is explained, a hand move
+    becomes ``alias.unexpected_move``; a delivery with a wrong signature is refused (401)."""
+    import threading
+    import urllib.error
+
+    from mlflow.tracking import MlflowClient
+
+    from affectgate.audit import AuditLog
+    from affectgate.registry.webhooks import register_alias_webhook, serve
+
+    settings = Settings(project_root=ROOT, workspace=tmp_path / "ws", data_root=tmp_path / "data")
+    log = AuditLog(path=settings.audit_path)
+    port = _free_port()
+    receiver = serve(settings=settings, host="127.0.0.1", port=port, secret="s3cret", grace_s=1.0)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+        model = "affectgate-webhook-check"
+        client.create_registered_model(model)
+        run = client.create_run(client.create_experiment(f"webhook-check-{os.getpid()}"))
+        for _ in range(2):
+            client.create_model_version(model, source=f"{run.info.artifact_uri}/m", run_id=run.info.run_id)
+        hook = register_alias_webhook(client=client, url=f"http://127.0.0.1:{port}/", secret="s3cret")
+        assert hook
+        # what the gate does: move the alias, then audit the promotion
+        client.set_registered_model_alias(model, "eu-telehealth", "1")
+        log.append(
+            actor="gate",
+            action="promotion",
+            subject=f"model:{model}/1 context:eu-telehealth",
+            payload={"alias": "eu-telehealth", "alias_holder_after": "1", "verdict": "allow"},
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(e.action == "registry.webhook" for e in log.events()):
+            time.sleep(0.5)
+        client.set_registered_model_alias(model, "eu-telehealth", "2")  # by hand, never audited
+        while time.monotonic() < deadline and not any(e.action == "alias.unexpected_move" for e in log.events()):
+            time.sleep(0.5)
+        hooks = [e for e in log.events() if e.action == "registry.webhook"]
+        assert [(e.payload["version"], e.payload["explained"]) for e in hooks] == [("1", True), ("2", False)]
+        (finding,) = [e for e in log.events() if e.action == "alias.unexpected_move"]
+        assert finding.payload["audited_version"] == "1" and finding.payload["alias"] == "eu-telehealth"
+        assert log.verify().ok
+        forged = urllib.request.Request(
+            f"http://127.0.0.1:{port}/",
+            data=b'{"entity": "model_version_alias", "action": "created", "data": {}}',
+            headers={"X-MLflow-Signature": "v1,AAAA", "X-MLflow-Timestamp": str(int(time.time()))},
+        )
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(forged, timeout=5)
+        assert err.value.code == 401
+    finally:
+        receiver.shutdown()

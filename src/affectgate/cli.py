@@ -617,6 +617,57 @@ def registry_reconcile(
     raise typer.Exit(1)
 
 
+def _webhook_secret(env: str) -> str:
+    import os
+
+    secret = os.environ.get(env, "")
+    if not secret:
+        raise _fail(AffectgateError(f"no webhook secret in ${env}", fix=f"export {env}=<a long random string>"))
+    return secret
+
+
+@registry_app.command("webhook")
+def registry_webhook(
+    url: Annotated[str, typer.Option(help="The receiver's URL (`affectgate registry watch`) as the server sees it.")],
+    secret_env: Annotated[str, typer.Option(help="Environment variable holding the shared HMAC secret.")] = (
+        "AFFECTGATE_WEBHOOK_SECRET"
+    ),
+) -> None:
+    """Subscribe a receiver to the tracking server's alias webhooks (team mode: `mlflow server` delivers them)."""
+    from mlflow.tracking import MlflowClient
+
+    from affectgate.registry.webhooks import register_alias_webhook
+
+    settings = get_settings()
+    secret = _webhook_secret(secret_env)
+    try:
+        client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+        hook = register_alias_webhook(client=client, url=url, secret=secret)
+    except Exception as exc:  # the file store has no webhooks; an unreachable server
+        raise _fail(exc) from None
+    console.print(f"webhook {hook}: alias created/deleted events of {settings.tracking_uri} -> {url}")
+
+
+@registry_app.command("watch")
+def registry_watch(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    secret_env: Annotated[str, typer.Option(help="Environment variable holding the shared HMAC secret.")] = (
+        "AFFECTGATE_WEBHOOK_SECRET"
+    ),
+    grace: Annotated[float, typer.Option(help="Seconds to wait for the gate's own audit event of a move.")] = 10.0,
+) -> None:
+    """Receive alias webhooks: audit each (`registry.webhook`) and flag moves the audit log does not explain."""
+    from affectgate.registry.webhooks import serve
+
+    server = serve(settings=get_settings(), host=host, port=port, secret=_webhook_secret(secret_env), grace_s=grace)
+    console.print(f"listening on http://{host}:{port}/ for MLflow alias webhooks (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.shutdown()
+
+
 @audit_app.command("tail")
 def audit_tail(n: Annotated[int, typer.Option("-n", help="Number of events.")] = 10) -> None:
     """Show the last events of the audit log."""
