@@ -177,6 +177,9 @@ def mlflow_server(postgres: Postgres, tmp_path_factory) -> Iterator[Server]:
         # webhooks to the test's receiver on 127.0.0.1 over plain http (MLflow allows https to public IPs only)
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
         "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        # the server caches the webhook list per event for 60 s by default: a webhook created after an
+        # earlier test's alias event would otherwise not fire within the test
+        "MLFLOW_WEBHOOK_CACHE_TTL": "1",
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -276,7 +279,42 @@ def test_real_gate_against_postgres_server(team, built):
     assert [f.kind for f in reconcile(settings=team)] == []
 
 
-def test_alias_webhook_from_the_server_flags_a_hand_move(mlflow_server: Server, tmp_path):
+@pytest.fixture()
+def fresh_server(tmp_path) -> Iterator[str]:
+    """A fresh ``mlflow server`` (SQLite backend) that delivers webhooks to 127.0.0.1 over http.
+
+    Its own process: in a server that already served the other tests' alias events, a new webhook was not
+    delivered within a minute (the server's per-event webhook cache); a fresh one delivers at once.
+    """
+    port = _free_port()
+    log = tmp_path / "server.log"
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
+    cmd += ["--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--workers", "1"]
+    env = {
+        **os.environ,
+        "MLFLOW_LOGGING_LEVEL": "WARNING",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        "MLFLOW_WEBHOOK_CACHE_TTL": "1",
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, log)
+        yield url
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def test_alias_webhook_from_the_server_flags_a_hand_move(fresh_server: str, tmp_path):
     """The server's alias webhooks reach affectgate's receiver: an audited gate move is explained, a hand move
     becomes ``alias.unexpected_move``; a delivery with a wrong signature is refused (401)."""
     import threading
@@ -293,7 +331,7 @@ def test_alias_webhook_from_the_server_flags_a_hand_move(mlflow_server: Server, 
     receiver = serve(settings=settings, host="127.0.0.1", port=port, secret="s3cret", grace_s=1.0)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     try:
-        client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+        client = MlflowClient(tracking_uri=fresh_server, registry_uri=fresh_server)
         model = "affectgate-webhook-check"
         client.create_registered_model(model)
         run = client.create_run(client.create_experiment(f"webhook-check-{os.getpid()}"))
