@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -146,39 +147,25 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
     pytest.fail(f"mlflow server not healthy after {timeout:.0f} s:\n{log.read_text(errors='replace')[-2000:]}")
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(postgres: Postgres, tmp_path_factory) -> Iterator[Server]:
-    """``mlflow server`` on the PostgreSQL database, artifacts in a temp folder, on a free port."""
-    tmp = tmp_path_factory.mktemp("mlflow-server")
-    artifacts = tmp / "artifacts"
+@contextmanager
+def _running_mlflow_server(*, backend: str, folder: Path) -> Iterator[Server]:
+    """``mlflow server`` on ``backend`` (artifacts and log in ``folder``) on a free port, stopped afterwards.
+
+    It delivers webhooks to a receiver on 127.0.0.1 over plain http (MLflow's default allows https to
+    public addresses only) and refreshes its webhook list every second (60 s by default).
+    """
+    artifacts = folder / "artifacts"
     port = _free_port()
-    log = tmp / "server.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        postgres.url("mlflow"),
-        "--artifacts-destination",
-        str(artifacts),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
+    log = folder / "server.log"
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend]
+    cmd += ["--artifacts-destination", str(artifacts), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     # no background job consumers (GenAI jobs): the registry needs none, and they cost a core
     env = {
         **os.environ,
         "MLFLOW_LOGGING_LEVEL": "WARNING",
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        # webhooks to the test's receiver on 127.0.0.1 over plain http (MLflow allows https to public IPs only)
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
         "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
-        # the server caches the webhook list per event for 60 s by default: a webhook created after an
-        # earlier test's alias event would otherwise not fire within the test
         "MLFLOW_WEBHOOK_CACHE_TTL": "1",
     }
     with log.open("wb") as out:
@@ -194,6 +181,13 @@ def mlflow_server(postgres: Postgres, tmp_path_factory) -> Iterator[Server]:
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(postgres: Postgres, tmp_path_factory) -> Iterator[Server]:
+    """``mlflow server`` on the PostgreSQL database, artifacts in a temp folder, on a free port."""
+    with _running_mlflow_server(backend=postgres.url("mlflow"), folder=tmp_path_factory.mktemp("mlflow-server")) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -281,37 +275,13 @@ def test_real_gate_against_postgres_server(team, built):
 
 @pytest.fixture()
 def fresh_server(tmp_path) -> Iterator[str]:
-    """A fresh ``mlflow server`` (SQLite backend) that delivers webhooks to 127.0.0.1 over http.
+    """A fresh ``mlflow server`` (SQLite backend) of its own.
 
-    Its own process: in a server that already served the other tests' alias events, a new webhook was not
-    delivered within a minute (the server's per-event webhook cache); a fresh one delivers at once.
+    In a server that already served the other tests' alias events, a new webhook was not delivered
+    within a minute; a fresh one delivers at once.
     """
-    port = _free_port()
-    log = tmp_path / "server.log"
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
-    cmd += ["--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--workers", "1"]
-    env = {
-        **os.environ,
-        "MLFLOW_LOGGING_LEVEL": "WARNING",
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
-        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
-        "MLFLOW_WEBHOOK_CACHE_TTL": "1",
-    }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, log)
-        yield url
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+    with _running_mlflow_server(backend=f"sqlite:///{tmp_path / 'mlflow.db'}", folder=tmp_path) as srv:
+        yield srv.url
 
 
 def test_alias_webhook_from_the_server_flags_a_hand_move(fresh_server: str, tmp_path):

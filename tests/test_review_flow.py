@@ -112,30 +112,21 @@ def test_gate_process_pauses_on_review_and_resumes_on_cli_approval(built, tmp_pa
     assert waiting_flows(audit_log(settings).events()) == {}
 
 
-def _flow_in_process(built, workspace: Path, **params):
+def _flow_in_process(built, workspace: Path, monkeypatch, **params):
     """Run the release-gate flow in this process on a fresh workspace (settings from the environment)."""
     from affectgate.orchestration import get_flow
 
-    env = _env(workspace, built.settings.data_dir, actor="engineer")
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    for key, value in _env(workspace, built.settings.data_dir, actor="engineer").items():
+        monkeypatch.setenv(key, value)
     get_settings.cache_clear()
     try:
         flow = get_flow(settings=get_settings(), module="release_gate", flow="release_gate")
         with mlflow_uri_restored():
             return flow(
-                model=str(built.model),
-                contexts=[CONTEXT],
-                data=str(built.data),
-                suite="quarterly_drift",
-                **params,
+                model=str(built.model), contexts=[CONTEXT], data=str(built.data), suite="quarterly_drift", **params
             )
     finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        monkeypatch.undo()  # before the cache is cleared, so get_settings() sees the session's workspace again
         get_settings.cache_clear()
 
 
@@ -154,7 +145,7 @@ def _in_thread(fn) -> tuple[threading.Thread, list]:
 
 
 @pytest.mark.e2e
-def test_rejection_resumes_flow_with_exit_1_and_alias_unchanged(built, tmp_path):
+def test_rejection_resumes_flow_with_exit_1_and_alias_unchanged(built, tmp_path, monkeypatch):
     """An officer's rejection (dashboard/CLI path: sign_off) resumes the paused flow; exit 1, alias untouched."""
     workspace = tmp_path / "ws"
     settings = Settings(project_root=ROOT, workspace=workspace, data_root=built.settings.data_dir)
@@ -175,7 +166,7 @@ def test_rejection_resumes_flow_with_exit_1_and_alias_unchanged(built, tmp_path)
         )
 
     t, errors = _in_thread(officer)
-    results = _flow_in_process(built, workspace, review_timeout_s=300, review_recheck_s=30)
+    results = _flow_in_process(built, workspace, monkeypatch, review_timeout_s=300, review_recheck_s=30)
     t.join(timeout=60)
     assert not errors, errors
     (res,) = results
@@ -190,7 +181,7 @@ def test_rejection_resumes_flow_with_exit_1_and_alias_unchanged(built, tmp_path)
 
 
 @pytest.mark.e2e
-def test_forged_resume_is_audited_and_timeout_leaves_review(built, tmp_path):
+def test_forged_resume_is_audited_and_timeout_leaves_review(built, tmp_path, monkeypatch):
     """A resume naming no recorded sign-off changes nothing (audited); at the timeout the result stays review."""
     workspace = tmp_path / "ws"
     settings = Settings(project_root=ROOT, workspace=workspace, data_root=built.settings.data_dir)
@@ -209,7 +200,7 @@ def test_forged_resume_is_audited_and_timeout_leaves_review(built, tmp_path):
         resume_flow_run(fid, run_input={"run_id": paused.payload["run_id"], "context_id": CONTEXT, "signoff_seq": 1})
 
     t, errors = _in_thread(forger)
-    results = _flow_in_process(built, workspace, review_timeout_s=12, review_recheck_s=12)
+    results = _flow_in_process(built, workspace, monkeypatch, review_timeout_s=12, review_recheck_s=12)
     t.join(timeout=60)
     assert not errors, errors
     (res,) = results

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +17,7 @@ import pandas as pd
 
 from affectgate.datasets.dfew import DFEWSample, DFEWSplit, load_metadata, read_clips
 from affectgate.datasets.labels import CANONICAL_EMOTIONS
-from affectgate.datasets.selection import EvalSplit
+from affectgate.datasets.selection import EvalSplit, MediaSample
 from affectgate.errors import DataError, ModelError
 from affectgate.records import AudioSpec, Candidate, ModelCard
 from affectgate.zoo.preprocess import to_model_input
@@ -216,6 +216,16 @@ def join_groups(*, predictions: pd.DataFrame, table: pd.DataFrame) -> pd.DataFra
     return out
 
 
+def _decoded_batches(
+    *, samples: Sequence[MediaSample], card: ModelCard, batch_size: int, workers: int, cache: Path | None
+) -> Iterator[tuple[Sequence[MediaSample], np.ndarray]]:
+    """``(samples, decoded uint8 clips)`` per batch of a selection, at the card's frames and size."""
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start : start + batch_size]
+        clips = read_clips(samples=chunk, frames=card.input.frames, size=card.input.size, workers=workers, cache=cache)
+        yield chunk, clips
+
+
 def predict_samples(
     *,
     candidate: Candidate,
@@ -237,9 +247,8 @@ def predict_samples(
     samples = split.samples
     probs_all: list[np.ndarray] = []
     latencies: list[float] = []
-    for start in range(0, len(samples), batch_size):
-        chunk = samples[start : start + batch_size]
-        clips = read_clips(samples=chunk, frames=card.input.frames, size=card.input.size, workers=workers, cache=cache)
+    batches = _decoded_batches(samples=samples, card=card, batch_size=batch_size, workers=workers, cache=cache)
+    for chunk, clips in batches:
         try:
             if card.input.audio is not None:
                 audio = audio_features(samples=chunk, spec=card.input.audio)
@@ -303,9 +312,8 @@ def predict_engagement(
     frames_all: list[np.ndarray] = []
     attention_all: list[np.ndarray] = []
     latencies: list[float] = []
-    for start in range(0, len(samples), batch_size):
-        chunk = samples[start : start + batch_size]
-        clips = read_clips(samples=chunk, frames=card.input.frames, size=card.input.size, workers=workers, cache=cache)
+    batches = _decoded_batches(samples=samples, card=card, batch_size=batch_size, workers=workers, cache=cache)
+    for chunk, clips in batches:
         outputs, ms = session.run(batch=to_model_input(clips=clips, spec=card.input))
         for name in (frame_out, clip_out):
             if name is not None and not np.all(np.isfinite(outputs[name])):

@@ -206,7 +206,9 @@ def resume_waiting_flow(*, settings: Settings, signoff: SignOff, wait_s: float =
                 if state is not None and state.is_paused():
                     resume_flow_run(fid, run_input=notice)
                     return f"resumed the paused gate flow run {fid}"
-                if signoff.run_id not in waiting_flows(log.events()):
+                # Running: about to pause (read nothing more); final: a run ended, or a pause slice expired
+                # (Failed) while the flow still waits: only the audit log tells the two apart
+                if state is not None and state.is_final() and signoff.run_id not in waiting_flows(log.events()):
                     return f"gate flow run {fid} is no longer waiting (it ended)"
                 if time.monotonic() > deadline:
                     name = state.name if state is not None else "unknown"
