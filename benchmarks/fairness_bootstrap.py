@@ -53,7 +53,7 @@ def predictions(*, clips: int, subjects: int, seed: int) -> pd.DataFrame:
 
 
 def loop_ci(
-    *, correct: np.ndarray, groups: np.ndarray, subjects: np.ndarray, judged: list[str], resamples: int, seed: int
+    *, scores: np.ndarray, groups: np.ndarray, subjects: np.ndarray, judged: list[str], resamples: int, seed: int
 ) -> tuple[float | None, float | None, list[float]]:
     """The straightforward subject bootstrap: one resample at a time (same draws as the evaluator's)."""
     uniq, inverse = np.unique(subjects, return_inverse=True)
@@ -62,7 +62,7 @@ def loop_ci(
     gaps = []
     for _ in range(resamples):
         idx = np.concatenate([rows_of[i] for i in rng.integers(0, len(uniq), size=len(uniq))])
-        accs = [correct[idx][groups[idx] == g].mean() for g in judged if (groups[idx] == g).any()]
+        accs = [scores[idx][groups[idx] == g].mean() for g in judged if (groups[idx] == g).any()]
         if len(accs) >= 2:
             gaps.append(float(max(accs) - min(accs)))
     if len(gaps) == 0 or len(gaps) < resamples // 2:
@@ -95,7 +95,7 @@ def main() -> None:
     judged = sorted(table["skin_tone_group"].unique())
     t0 = time.perf_counter()
     loop_lo, loop_hi, _ = loop_ci(
-        correct=correct,
+        scores=correct,
         groups=table["skin_tone_group"].to_numpy(),
         subjects=table["subject_id"].to_numpy(),
         judged=judged,

@@ -453,8 +453,10 @@ def _pack_thresholds(project_root: str) -> dict[str, float]:
     return pack_thresholds(packs=load_packs(root=Path(project_root) / "policies"))
 
 
-def gap_threshold(s: Settings, ctx: UseContext | None) -> float:
-    """The group-gap threshold in force for a context: its override, else the quality pack's default."""
-    if ctx is not None and "max_group_gap" in ctx.thresholds:
-        return float(ctx.thresholds["max_group_gap"])
-    return float(_pack_thresholds(str(s.project_root))["max_group_gap"])
+def gap_threshold(s: Settings, ctx: UseContext | None, kind: str = "accuracy") -> float:
+    """The group-gap threshold in force for a context: its override, else the quality pack's default
+    (``max_group_gap`` for the accuracy gap, ``max_group_error_gap`` for an engagement error gap)."""
+    name = "max_group_gap" if kind == "accuracy" else "max_group_error_gap"
+    if ctx is not None and name in ctx.thresholds:
+        return float(ctx.thresholds[name])
+    return float(_pack_thresholds(str(s.project_root))[name])

@@ -218,7 +218,7 @@ def test_evaluator_metrics_against_oracles() -> None:
         clip_columns={"skin_tone_group": ["tone_a", "tone_b", "tone_c"] * 2},
     )
     assert "engagement" in list_evaluators()
-    params = {"blink_threshold": 0.5, "attributes": ["skin_tone_group"]}
+    params = {"blink_threshold": 0.5, "attributes": ["skin_tone_group"], "min_group_size": 1, "min_group_subjects": 1}
     result = run_evaluator(name="engagement", predictions=table, params=params)
     assert result.status == "ok", result.error
     got = {m.name: m.value for m in result.measurements if m.group is None}
@@ -239,8 +239,117 @@ def test_evaluator_metrics_against_oracles() -> None:
     assert not any("emotion" in m.name or m.name in ("war", "uar") for m in result.measurements)
 
 
+def _attention_table(n_subjects: int = 24, clips: int = 3, worse: str = "tone_c", extra_error: float = 0.25):
+    """Clips of subjects in three tone groups; the model's attention error is larger on ``worse``."""
+    rng = np.random.default_rng(4)
+    n = n_subjects * clips
+    subject = np.repeat([f"s{i:02d}" for i in range(n_subjects)], clips)
+    tone = np.repeat([("tone_a", "tone_b", "tone_c")[i % 3] for i in range(n_subjects)], clips)
+    attention = rng.uniform(0, 1, n)
+    noise = rng.normal(0, 0.05, n) + np.where(tone == worse, extra_error, 0.0)
+    signals = rng.uniform(-1, 1, size=(n, 2, len(SIGNALS)))
+    return engagement_predictions(
+        sample_ids=[f"{i:05d}" for i in range(n)],
+        signals=signals,
+        predicted=signals + 0.01,
+        attention=attention,
+        predicted_attention=np.clip(attention + noise, 0, 1),
+        clip_columns={"skin_tone_group": tone, "subject_id": subject, "sex": ["female", "male"] * (n // 2)},
+    )
+
+
+def test_error_gap_is_the_max_min_group_mae_with_a_subject_bootstrap_ci() -> None:
+    """fairness.error_max_gap = max - min per-group attention MAE (one row per clip), CI by subject, finding."""
+    table = _attention_table()
+    params = {"attributes": ["skin_tone_group", "sex"], "bootstrap_resamples": 300, "threshold": 0.10}
+    result = run_evaluator(name="engagement", predictions=table, params=params)
+    assert result.status == "ok", result.error
+    clips = table.groupby("sample_id").first()
+    mae = (clips.pred_attention - clips.attention).abs().groupby(clips.skin_tone_group).mean()
+    by = {(m.name, m.group): m for m in result.measurements}
+    for tone, value in mae.items():
+        m = by[("mae_attention", f"skin_tone_group={tone}")]
+        assert m.value == pytest.approx(value) and m.n == 24 and m.label == "attention"
+    gap = by[("fairness.error_max_gap.skin_tone_group", None)]
+    assert gap.value == pytest.approx(mae.max() - mae.min()) and gap.value > 0.15
+    assert gap.ci_low is not None and gap.ci_low <= gap.value <= gap.ci_high
+    overall = by[("fairness.error_max_gap", None)]
+    assert overall.value == pytest.approx(gap.value) and overall.ci_low == gap.ci_low  # sex is not gated by default
+    assert by[("fairness.error_small_groups", None)].value == 0
+    assert by[("fairness.error_finding.skin_tone_group", None)].label == "exceeds"  # CI lower bound >= 0.10
+    assert ("fairness.error_max_gap.sex", None) in by and ("fairness.accuracy_max_gap", None) not in by
+
+
+def test_error_gap_fails_closed_and_refuses_other_scales() -> None:
+    """Groups too small to judge, a signal not on a 0-1 scale, or no attention output: no gap, a clear error."""
+    table = _attention_table(n_subjects=6, clips=1)  # two subjects per tone group: below min_group_subjects 3
+    result = run_evaluator(name="engagement", predictions=table, params={"attributes": ["skin_tone_group"]})
+    assert result.status == "ok", result.error  # the regression metrics stand
+    by = {m.name: m for m in result.measurements if m.group is None}
+    assert by["fairness.error_max_gap"].value is None and "cannot be judged" in by["fairness.error_max_gap"].averaging
+    assert by["fairness.error_small_groups"].value == 3 and by["mae_attention"].value is not None
+    table = _attention_table()
+    result = run_evaluator(
+        name="engagement", predictions=table, params={"attributes": ["skin_tone_group"], "fairness_signal": "yaw"}
+    )
+    assert result.status == "failed" and "0-1 scale" in (result.error or "")
+    result = run_evaluator(
+        name="engagement",
+        predictions=table.drop(columns=["pred_attention"]),
+        params={"attributes": ["skin_tone_group"]},
+    )
+    assert result.status == "failed" and "pred_attention" in (result.error or "")
+    ok = run_evaluator(
+        name="engagement",
+        predictions=table,
+        params={"attributes": ["skin_tone_group"], "fairness_signal": "eye_openness"},
+    )
+    assert ok.status == "ok", ok.error
+    assert "mae_eye_openness" in next(m for m in ok.measurements if m.name == "fairness.error_max_gap").averaging
+
+
 def test_montage_written() -> None:
     """A labelled montage of the knobs and of one generated clip strip is saved for visual review."""
     montage = engagement_montage(seed=0)
     assert montage.ndim == 3 and montage.dtype == np.uint8
     assert cv2.imwrite(str(MONTAGE), montage) and MONTAGE.stat().st_size > 0
+
+
+def test_dashboard_tables_judge_an_engagement_run_on_its_error_gap(tmp_path: Path) -> None:
+    """The Fairness page's tables read the engagement evaluator's error gap when a run has no accuracy gap."""
+    from datetime import UTC, datetime
+
+    from affectgate.dashboard_data import gap_source, gap_table, group_table
+    from affectgate.records import DatasetSpec, EvalReport
+
+    params = {"attributes": ["skin_tone_group", "sex"], "bootstrap_resamples": 200}
+    result = run_evaluator(name="engagement", predictions=_attention_table(), params=params)
+    report = EvalReport(
+        run_id="run-engagement",
+        candidate="affectgate-engagement",
+        onnx_sha256="0" * 64,
+        dataset=DatasetSpec(
+            name="synth",
+            format="engagement",
+            root=tmp_path,
+            fold=None,
+            split="test",
+            digest="x",
+            synthetic=True,
+            n_samples=72,
+        ),
+        target="cpu",
+        suite="engagement",
+        suite_version="0.2.0",
+        results=(result,),
+        synthetic_data=True,
+        created=datetime(2026, 12, 2, tzinfo=UTC),
+        affectgate_version="0.1.0",
+    )
+    assert gap_source(report)[1] == "error"
+    gaps = gap_table(report, threshold=0.10)
+    assert set(gaps["attribute"]) == {"skin_tone_group", "sex", "overall (gated)"}
+    overall = gaps.set_index("attribute").loc["overall (gated)"]
+    assert overall["finding"] == "exceeds" and overall["gated"]
+    groups = group_table(report)
+    assert list(groups.columns) == ["attribute", "group", "n", "mae"] and len(groups) == 5

@@ -12,7 +12,7 @@ from affectgate.evaluators.fairness import bootstrap_gap_ci
 
 
 def _loop_ci(
-    *, correct: np.ndarray, groups: np.ndarray, subjects: np.ndarray, judged: list[str], resamples: int, seed: int
+    *, scores: np.ndarray, groups: np.ndarray, subjects: np.ndarray, judged: list[str], resamples: int, seed: int
 ) -> tuple[float | None, float | None]:
     """The per-resample computation: draw subjects, concatenate their clips, group accuracies, max - min."""
     uniq, inverse = np.unique(subjects, return_inverse=True)
@@ -23,7 +23,7 @@ def _loop_ci(
     gaps = []
     for _ in range(resamples):
         idx = np.concatenate([rows_of[i] for i in rng.integers(0, len(uniq), size=len(uniq))])
-        c, g = correct[idx], groups[idx]
+        c, g = scores[idx], groups[idx]
         accs = [c[g == j].mean() for j in judged if (g == j).any()]
         if len(accs) >= 2:
             gaps.append(float(max(accs) - min(accs)))
@@ -54,14 +54,14 @@ def test_vectorised_bootstrap_equals_the_per_resample_loop(seed, n_clips, n_subj
     """Same seed, same draws: the interval (or its absence) is exactly the loop's, odd sizes included."""
     correct, groups, subjects = _data(seed, n_clips, n_subjects, n_groups)
     judged = [f"g{k}" for k in range(n_groups)][: max(2, n_groups - 1)]  # one group may be left unjudged
-    kwargs = {"correct": correct, "groups": groups, "subjects": subjects, "judged": judged, "resamples": resamples}
+    kwargs = {"scores": correct, "groups": groups, "subjects": subjects, "judged": judged, "resamples": resamples}
     assert bootstrap_gap_ci(**kwargs, seed=seed) == _loop_ci(**kwargs, seed=seed)
 
 
 def test_vectorised_bootstrap_equals_the_loop_across_blocks(monkeypatch):
     """Resamples scored in several blocks draw the same subjects as one resample after the other."""
     correct, groups, subjects = _data(7, 400, 37, 3)
-    kwargs = {"correct": correct, "groups": groups, "subjects": subjects, "judged": ["g0", "g1", "g2"]}
+    kwargs = {"scores": correct, "groups": groups, "subjects": subjects, "judged": ["g0", "g1", "g2"]}
     expected = _loop_ci(**kwargs, resamples=203, seed=11)
     monkeypatch.setattr(fairness, "_BLOCK_CELLS", 37 * 10)  # blocks of 10 resamples, the last one short
     assert bootstrap_gap_ci(**kwargs, resamples=203, seed=11) == expected
@@ -73,7 +73,7 @@ def test_bootstrap_without_two_judged_groups_has_no_interval():
     subjects = np.array([f"s{i}" for i in range(30)], dtype=object)
     groups = np.array(["common"] * 30, dtype=object)
     correct = np.arange(30) % 3 > 0
-    kwargs = {"correct": correct, "groups": groups, "subjects": subjects, "judged": ["rare", "common"]}
+    kwargs = {"scores": correct, "groups": groups, "subjects": subjects, "judged": ["rare", "common"]}
     assert bootstrap_gap_ci(**kwargs, resamples=200, seed=0) == _loop_ci(**kwargs, resamples=200, seed=0)
     assert bootstrap_gap_ci(**kwargs, resamples=200, seed=0) == (None, None)
     assert bootstrap_gap_ci(**kwargs, resamples=1, seed=0) == (None, None)  # 1 // 2 == 0: no gap, still None
@@ -106,7 +106,7 @@ def test_fairness_point_estimates_still_come_from_metricframe(monkeypatch):
     accs = [np.mean(y_true[groups == g] == y_pred[groups == g]) for g in ("g0", "g1")]
     assert gap.value == pytest.approx(max(accs) - min(accs))
     loop = _loop_ci(
-        correct=y_true == y_pred,
+        scores=y_true == y_pred,
         groups=groups,
         subjects=subjects,
         judged=["g0", "g1"],

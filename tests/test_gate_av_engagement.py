@@ -117,7 +117,8 @@ def test_engagement_model_through_the_gate(space):
     data = space.data / "synth_engagement"
     generate_engagement(
         root=data,
-        config=EngagementConfig(seed=5, n_subjects=8, clips_per_subject=4, frames=4, image_size=64, test_fraction=0.25),
+        # 18 subjects, half held out stratified by skin tone: 3 test subjects per group, enough to judge the gap
+        config=EngagementConfig(seed=5, n_subjects=18, clips_per_subject=3, frames=4, image_size=64, test_fraction=0.5),
     )
     out = space.settings.models_dir / "engagement"
     config = {"frames": 4, "size": 64, "epochs": 12, "batch_size": 8, "lr": 0.004}
@@ -136,11 +137,17 @@ def test_engagement_model_through_the_gate(space):
     assert status == {"engagement": "ok", "latency": "ok"}, report["results"]
     names = {m["name"] for r in report["results"] for m in r["measurements"]}
     assert {"mae_yaw", "ccc_attention", "blink_f1"} <= names and not {"war", "uar"} & names
+    gap = next(m for r in report["results"] for m in r["measurements"] if m["name"] == "fairness.error_max_gap")
+    assert gap["value"] is not None and gap["ci_low"] <= gap["value"] <= gap["ci_high"]  # judged, with its CI
     pred = pd.read_parquet(run / "predictions.parquet")
     assert len(pred) == report["dataset"]["n_samples"] * 4 and np.isfinite(pred["pred_yaw"]).all()
     elearning = _decision(run, "eu-elearning-engagement")
     by_rule = {o["rule_id"]: o for o in elearning["outcomes"]}
     assert by_rule["euaia.art5_1f.workplace_education"]["status"] != "fail"
+    # judged on the engagement-score error gap, not on an accuracy gap it cannot have
+    assert by_rule["quality.fairness.max_group_gap"]["status"] == "not_applicable"
+    assert by_rule["quality.fairness.max_error_gap"]["status"] in ("pass", "fail")
+    assert by_rule["quality.fairness.error_gap_inconclusive"]["status"] in ("pass", "fail")
     assert elearning["verdict"] == "allow" or all(
         o["message"] for o in elearning["outcomes"] if o["status"] in ("fail", "error")
     )

@@ -182,10 +182,10 @@ def test_fairness_bootstrap_resamples_subjects_not_clips():
     groups = np.where(np.arange(200) < 100, "g1", "g2")
     correct = np.repeat(rng.random(20) < 0.7, 10)
     lo, hi = bootstrap_gap_ci(
-        correct=correct, groups=groups, subjects=subjects, judged=["g1", "g2"], resamples=300, seed=0
+        scores=correct, groups=groups, subjects=subjects, judged=["g1", "g2"], resamples=300, seed=0
     )
     clip_lo, clip_hi = bootstrap_gap_ci(
-        correct=correct, groups=groups, subjects=np.arange(200).astype(str), judged=["g1", "g2"], resamples=300, seed=0
+        scores=correct, groups=groups, subjects=np.arange(200).astype(str), judged=["g1", "g2"], resamples=300, seed=0
     )
     assert lo is not None and clip_lo is not None
     assert (hi - lo) > (clip_hi - clip_lo)

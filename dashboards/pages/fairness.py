@@ -1,4 +1,7 @@
-"""Fairness: per attribute and intersection, group accuracy with intervals against the threshold; the finding."""
+"""Fairness: per attribute and intersection, group accuracy with intervals against the threshold; the finding.
+
+An engagement-signal run has no accuracy: its gap is the per-group MAE of the engagement score (error gap).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +11,12 @@ import common
 import plotly.graph_objects as go
 import streamlit as st
 
-from affectgate.dashboard_data import gap_table, group_table, intersection_result, result_of
+from affectgate.dashboard_data import gap_source, gap_table, group_table, intersection_result
 from affectgate.evaluators.fairness import evaluate_fairness  # noqa: F401 - registers the evaluator
 
 s = common.settings()
 st.title("Fairness")
-runs = [r for r in common.runs(s) if result_of(r.report, "fairness") is not None]
+runs = [r for r in common.runs(s) if gap_source(r.report)[0] is not None]
 if not runs:
     common.empty_state("No run with a fairness evaluation yet.")
 common.synthetic_banner(runs)
@@ -25,15 +28,17 @@ rep = run.report
 contexts = [d.context_id for d in run.decisions]
 ctx_id = st.selectbox("Judge against the threshold of context", contexts) if contexts else None
 ctx = common.context(s, ctx_id) if ctx_id else None
-threshold = common.gap_threshold(s, ctx)
+res, kind = gap_source(rep)
+threshold = common.gap_threshold(s, ctx, kind)
+what = "accuracy gap" if kind == "accuracy" else "gap in engagement-score MAE (0-1 scale)"
 st.caption(
-    f"Threshold: accuracy gap < {threshold:.2f} between groups, judged on the 95% CI by subject: "
+    f"Threshold: {what} < {threshold:.2f} between groups, judged on the 95% CI by subject: "
     "**exceeds** when even the CI's lower bound reaches it (block), **inconclusive** when only the upper bound "
     "does or small groups were excluded (review), else **not shown to exceed**."
 )
-res = result_of(rep, "fairness")
 if res is None or res.status != "ok":
-    st.error(f"The fairness evaluator did not produce results in this run: {res.error if res else 'missing'}")
+    name = "fairness" if kind == "accuracy" else "engagement"
+    st.error(f"The {name} evaluator did not produce results in this run: {res.error if res else 'missing'}")
     st.stop()
 
 gaps = gap_table(rep, threshold=threshold)
@@ -55,6 +60,16 @@ if run.decisions and ctx_id:
             st.markdown(f"- `{o.rule_id}` **{o.status}** ({o.article}): {o.message}")
 
 groups = group_table(rep)
+if kind == "error":
+    st.subheader("Engagement-score MAE per group and group sizes")
+    for attr, sub in groups.groupby("attribute", sort=False):
+        fig = go.Figure(go.Bar(x=sub["group"], y=sub["mae"], text=[f"n={n}" for n in sub["n"]], textposition="outside"))
+        low = float(sub["mae"].min())
+        fig.add_hrect(y0=low, y1=low + threshold, fillcolor="green", opacity=0.08, line_width=0)
+        fig.update_layout(title=f"{attr}: MAE per group (band: within {threshold:.2f} of the best group)", height=320)
+        st.plotly_chart(fig, key=f"fair-{attr}")
+    st.dataframe(groups, hide_index=True)
+    st.stop()
 st.subheader("Group accuracy (95% exact binomial interval) and group sizes")
 for attr, sub in groups.groupby("attribute", sort=False):
     fig = go.Figure(

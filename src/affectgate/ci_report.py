@@ -221,7 +221,8 @@ def markdown_summary(*, results: Sequence[GateResult], decisions: Sequence[Polic
         fired = "<br>".join(_md(x) for x in r.reason_rules) or "all rules pass"
         lines.append(
             f"| `{r.context_id}` | {icon.get(r.verdict, '')} {r.verdict} | {alias} | {_fmt(r.metrics.get('war'))} | "
-            f"{_fmt(r.metrics.get('uar'))} | {_fmt(r.metrics.get('fairness.accuracy_max_gap'))} | {fired} |"
+            f"{_fmt(r.metrics.get('uar'))} | {_fmt(r.group_gap[0])}{' ' + r.group_gap[3] if r.group_gap[3] else ''} | "
+            f"{fired} |"
         )
     lines.append("")
     for d in decisions:

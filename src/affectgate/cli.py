@@ -356,9 +356,9 @@ def print_results(results: list[GateResult], *, settings: Settings) -> None:
         return "n/a" if v is None else f"{v:.3f}"
 
     def gap(r: GateResult) -> str:
-        lo, hi = r.metrics.get("fairness.accuracy_max_gap.ci_low"), r.metrics.get("fairness.accuracy_max_gap.ci_high")
+        value, lo, hi, kind = r.group_gap
         ci = f" ({fmt(lo)}-{fmt(hi)})" if lo is not None and hi is not None else ""
-        return fmt(r.metrics.get("fairness.accuracy_max_gap")) + ci
+        return fmt(value) + ci + (f" {kind}" if kind else "")
 
     for r in results:
         style = {"allow": "green", "block": "red"}.get(r.verdict, "yellow")

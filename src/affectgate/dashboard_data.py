@@ -284,40 +284,67 @@ def finding_state(*, ci_low: float | None, ci_high: float | None, threshold: flo
     return "not shown to exceed"
 
 
+def gap_source(report: EvalReport) -> tuple[EvalResult | None, str]:
+    """The result holding a run's judged group gaps and their kind: the ``fairness`` evaluator's accuracy gap,
+    else the ``engagement`` evaluator's error gap (a run with group attributes), else ``(None, "accuracy")``."""
+    res = result_of(report, "fairness")
+    if res is not None:
+        return res, "accuracy"
+    res = result_of(report, "engagement")
+    if res is not None and res.params.get("attributes"):
+        return res, "error"
+    return None, "accuracy"
+
+
 def group_table(report: EvalReport, *, alpha: float = 0.05) -> pd.DataFrame:
-    """Per attribute and group: accuracy with its Clopper-Pearson interval (scipy), UAR and group size."""
+    """Per attribute and group: accuracy with its Clopper-Pearson interval (scipy), UAR and group size.
+
+    For an engagement run (error gap): the group's MAE of the judged signal (``mae``) and its size instead.
+    """
     from scipy.stats import binomtest
 
-    res = result_of(report, "fairness")
-    rows: dict[tuple[str, str], dict[str, object]] = {}
+    res, kind = gap_source(report)
+    if kind == "error":
+        judged = f"mae_{res.params.get('fairness_signal', 'attention')}" if res is not None else ""
+        rows = [
+            {"attribute": m.group.split("=", 1)[0], "group": m.group.split("=", 1)[1], "n": m.n, "mae": m.value}
+            for m in (res.measurements if res is not None else ())
+            if m.name == judged and m.group is not None and "=" in m.group
+        ]
+        return pd.DataFrame(rows, columns=["attribute", "group", "n", "mae"])
+    rows_by: dict[tuple[str, str], dict[str, object]] = {}
     if res is not None:
         for m in res.measurements:
             if m.group is None or "=" not in m.group or m.name not in ("accuracy", "uar"):
                 continue
             attr, grp = m.group.split("=", 1)
-            row = rows.setdefault((attr, grp), {"attribute": attr, "group": grp, "n": m.n})
+            row = rows_by.setdefault((attr, grp), {"attribute": attr, "group": grp, "n": m.n})
             row[m.name] = m.value
             if m.name == "accuracy" and m.value is not None and m.n > 0:
                 ci = binomtest(round(m.value * m.n), m.n).proportion_ci(confidence_level=1 - alpha, method="exact")
                 row["accuracy ci_low"], row["accuracy ci_high"] = float(ci.low), float(ci.high)
     return pd.DataFrame(
-        list(rows.values()),
+        list(rows_by.values()),
         columns=["attribute", "group", "n", "accuracy", "accuracy ci_low", "accuracy ci_high", "uar"],
     )
 
 
 def gap_table(report: EvalReport, *, threshold: float) -> pd.DataFrame:
-    """Per attribute (and overall): accuracy gap, its 95% CI, the threshold and the three-state finding."""
-    res = result_of(report, "fairness")
+    """Per attribute (and overall): the group gap (accuracy, or engagement-score MAE for an engagement run),
+    its 95% CI, the threshold and the three-state finding."""
+    columns = ["attribute", "gap", "ci_low", "ci_high", "threshold", "finding", "n", "gated"]
+    res, kind = gap_source(report)
     if res is None or res.status != "ok":
-        return pd.DataFrame(columns=["attribute", "gap", "ci_low", "ci_high", "threshold", "finding", "n", "gated"])
-    gated = set(res.params.get("gated_attributes") or [])  # type: ignore[arg-type]
-    small = _value(report, "fairness.small_groups") or 0.0
+        return pd.DataFrame(columns=columns)
+    gated = set(res.params.get("gated_attributes") or ["skin_tone_group"])  # type: ignore[arg-type]
+    small_name = "fairness.small_groups" if kind == "accuracy" else f"fairness.{kind}_small_groups"
+    small = next((m.value for m in res.measurements if m.name == small_name), None) or 0.0
+    prefix = f"fairness.{kind}_max_gap"
     rows = []
     for m in res.measurements:
-        if not m.name.startswith("fairness.accuracy_max_gap"):
+        if not m.name.startswith(prefix):
             continue
-        attr = m.name.removeprefix("fairness.accuracy_max_gap").lstrip(".") or "overall (gated)"
+        attr = m.name.removeprefix(prefix).lstrip(".") or "overall (gated)"
         is_gated = attr in gated or attr == "overall (gated)"
         rows.append(
             {
@@ -333,7 +360,7 @@ def gap_table(report: EvalReport, *, threshold: float) -> pd.DataFrame:
                 "gated": is_gated,
             }
         )
-    return pd.DataFrame(rows, columns=["attribute", "gap", "ci_low", "ci_high", "threshold", "finding", "n", "gated"])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def intersection_result(*, predictions: pd.DataFrame, attributes: Sequence[str], params: dict) -> EvalResult:  # type: ignore[type-arg]

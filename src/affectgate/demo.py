@@ -163,7 +163,9 @@ def _synth_signal_set(*, settings: Settings, demo: SignalDemo) -> Path:
     elif demo.data_format == "engagement":
         from affectgate.datasets.synth.engagement import EngagementConfig, generate_engagement
 
-        cfg_e = EngagementConfig(seed=settings.seed, n_subjects=16, clips_per_subject=4, frames=4, image_size=64)
+        cfg_e = EngagementConfig(
+            seed=settings.seed, n_subjects=24, clips_per_subject=4, frames=4, image_size=64, test_fraction=0.5
+        )
         generate_engagement(root=root, config=cfg_e)
     else:  # pragma: no cover - SIGNAL_DEMOS names only these two
         raise ValueError(f"no synthetic {demo.data_format} set for the demo")
@@ -259,7 +261,7 @@ def print_zoo_table(rows: list[ZooRow], *, console: Console) -> None:
     )
     for row in rows:
         m = row.results[0].metrics
-        lo, hi = m.get("fairness.accuracy_max_gap.ci_low"), m.get("fairness.accuracy_max_gap.ci_high")
+        gap, lo, hi, kind = row.results[0].group_gap
         verdicts = []
         for r in row.results:
             style = {"allow": "green", "block": "red"}.get(r.verdict, "yellow")
@@ -272,7 +274,7 @@ def print_zoo_table(rows: list[ZooRow], *, console: Console) -> None:
             fmt(row.train_seconds, 0) if row.train_seconds is not None else "-",
             fmt(m.get("war")),
             fmt(m.get("uar")),
-            f"{fmt(m.get('fairness.accuracy_max_gap'))} ({fmt(lo)}-{fmt(hi)})",
+            f"{fmt(gap)} ({fmt(lo)}-{fmt(hi)})" + (f" {kind}" if kind else ""),
             fmt(m.get("int8.war_drop")) if row.precision == "int8" else "-",
             *verdicts,
         )

@@ -122,6 +122,15 @@ class GateResult:
     signoff_by: str | None = None  # who signed it off
 
     @property
+    def group_gap(self) -> tuple[float | None, float | None, float | None, str]:
+        """The judged demographic gap ``(value, ci_low, ci_high, kind)``: the accuracy gap of a class model,
+        else the engagement-score error gap (kind ``"MAE"``), else ``(None, None, None, "")``."""
+        for name, kind in (("fairness.accuracy_max_gap", ""), ("fairness.error_max_gap", "MAE")):
+            if self.metrics.get(name) is not None:
+                return self.metrics[name], self.metrics.get(f"{name}.ci_low"), self.metrics.get(f"{name}.ci_high"), kind
+        return None, None, None, ""
+
+    @property
     def exit_code(self) -> int:
         """0 promoted, 1 blocked, 2 review (a signed-off review: 0 approved, 1 rejected)."""
         if self.verdict == "review" and self.signoff is not None:
@@ -550,11 +559,12 @@ def apply_decision(*, settings: Settings, evaluation: Evaluation, decision: Poli
     report = evaluation.report
     metrics = {
         name: (m.value if (m := report.metric(name)) else None)
-        for name in ("war", "uar", "fairness.accuracy_max_gap", "int8.war_drop")
+        for name in ("war", "uar", "fairness.accuracy_max_gap", "fairness.error_max_gap", "int8.war_drop")
     }
-    gap = report.metric("fairness.accuracy_max_gap")
-    metrics["fairness.accuracy_max_gap.ci_low"] = gap.ci_low if gap else None
-    metrics["fairness.accuracy_max_gap.ci_high"] = gap.ci_high if gap else None
+    for name in ("fairness.accuracy_max_gap", "fairness.error_max_gap"):
+        gap = report.metric(name)
+        metrics[f"{name}.ci_low"] = gap.ci_low if gap else None
+        metrics[f"{name}.ci_high"] = gap.ci_high if gap else None
     return GateResult(
         context_id=decision.context_id,
         verdict=decision.verdict,

@@ -6,6 +6,17 @@ Input: one row per frame with ``sample_id``, ``frame``, the true signals (``yaw`
 frame is one whose predicted eye openness is below ``blink_threshold`` (default 0.5). CCC uses 1/N
 moments (Lin 1989, as ABAW). Parameter ``attributes`` (e.g. ``[skin_tone_group]``) adds the MAE of
 every signal per group. No emotion is read or produced here.
+
+Fairness of a regression output is an *error* gap: with ``attributes``, the MAE of ``fairness_signal``
+(default ``attention``, the clip's engagement score; or ``eye_openness``, per frame: both on a 0-1 scale,
+so one threshold in points of that scale means the same for either) per group, Fairlearn's MetricFrame,
+and ``fairness.error_max_gap`` = max - min MAE over the groups of the gated attributes
+(``gated_attributes``, default ``skin_tone_group``) large enough to judge, with a subject-bootstrap
+95% CI and ``fairness.error_small_groups``, exactly as the accuracy gap of the ``fairness`` evaluator
+(:func:`affectgate.evaluators.fairness.group_gap_measurements`). The quality pack judges it for
+engagement-only contexts (``quality.fairness.max_error_gap`` / ``error_gap_inconclusive``). When no gated
+attribute has two groups large enough to judge, the gap is reported undefined (its reason in
+``averaging``) beside the other metrics: the rules then err and the gate sends the model to review.
 """
 
 from __future__ import annotations
@@ -17,10 +28,19 @@ import pandas as pd
 from sklearn.metrics import f1_score, mean_absolute_error
 
 from affectgate.evaluators.accuracy import ccc
+from affectgate.evaluators.fairness import (
+    GapSpec,
+    UnjudgeableGap,
+    gap_params,
+    group_gap_measurements,
+    missing_attributes,
+)
 from affectgate.evaluators.registry import register_evaluator
 from affectgate.records import EvalResult, Measurement
 
 SIGNALS: tuple[str, ...] = ("yaw", "pitch", "gaze_x", "gaze_y", "eye_openness")
+#: Signals on a 0-1 scale whose per-group MAE gap can be judged against one threshold.
+FAIRNESS_SIGNALS: tuple[str, ...] = ("attention", "eye_openness")
 
 
 def _value(v: float) -> float | None:
@@ -99,11 +119,12 @@ def evaluate_engagement(*, predictions: pd.DataFrame, params: dict[str, Any]) ->
                 n=n,
             )
         )
-    for attribute in params.get("attributes") or ():  # per-group MAE, e.g. attributes: [skin_tone_group]
-        if attribute not in predictions.columns:
-            raise ValueError(f"group attribute {attribute!r} is not in the predictions")
+    attributes = tuple(params.get("attributes") or ())
+    missing_attributes(predictions, attributes)
+    gap_signal = params.get("fairness_signal", "attention")  # its per-group MAE comes with the error gap
+    for attribute in attributes:  # per-group MAE of every frame signal, e.g. attributes: [skin_tone_group]
         for value, rows in predictions.groupby(attribute, sort=True):
-            for s in present:
+            for s in (s for s in present if s != gap_signal):
                 err = mean_absolute_error(rows[s].to_numpy(dtype=np.float64), rows[f"pred_{s}"].to_numpy(np.float64))
                 ms.append(
                     Measurement(
@@ -116,6 +137,8 @@ def evaluate_engagement(*, predictions: pd.DataFrame, params: dict[str, Any]) ->
                         n=len(rows),
                     )
                 )
+    if attributes:
+        ms += error_gap(predictions=predictions, params=params)
     if "blink" in predictions.columns and "pred_eye_openness" in predictions.columns:
         y_blink = predictions["blink"].to_numpy(dtype=np.int64)
         p_blink = (predictions["pred_eye_openness"].to_numpy(dtype=np.float64) < threshold).astype(np.int64)
@@ -154,3 +177,51 @@ def evaluate_engagement(*, predictions: pd.DataFrame, params: dict[str, Any]) ->
             )
         )
     return EvalResult(evaluator="engagement", status="ok", measurements=tuple(ms), params=params)
+
+
+def error_gap(*, predictions: pd.DataFrame, params: dict[str, Any]) -> list[Measurement]:
+    """Per-group MAE of ``fairness_signal`` and its max - min gap with a subject-bootstrap CI (module docstring)."""
+    signal = str(params.get("fairness_signal", "attention"))
+    if signal not in FAIRNESS_SIGNALS:
+        raise ValueError(f"fairness_signal {signal!r} is not one of {list(FAIRNESS_SIGNALS)} (0-1 scale signals)")
+    if signal not in predictions.columns or f"pred_{signal}" not in predictions.columns:
+        raise ValueError(
+            f"the error gap needs {signal} and pred_{signal} in the predictions; the model or the set lacks them"
+        )
+    gp = gap_params(params)
+    missing_attributes(predictions, (*gp["attributes"], *gp["gated"]))
+    if signal == "attention" and "sample_id" in predictions.columns:  # a clip-level score: one row per clip
+        rows = predictions.groupby("sample_id", sort=True).first().reset_index()
+        level = "clips"
+    else:
+        rows, level = predictions.reset_index(drop=True), "frames"
+    y, p = rows[signal].astype(np.float64), rows[f"pred_{signal}"].astype(np.float64)
+    spec = GapSpec(
+        kind="error",
+        per_group={f"mae_{signal}": (mean_absolute_error, False, f"mean absolute error over the group's {level}")},
+        judged=f"mae_{signal}",
+        label=signal,
+        unit=f"{signal} MAE",
+    )
+    try:
+        return group_gap_measurements(
+            predictions=rows, y_true=y, y_pred=p, scores=np.abs(y - p).to_numpy(), spec=spec, **gp
+        )
+    except UnjudgeableGap as e:  # the other engagement metrics stand; the gap is missing, so the policy errs
+        return [
+            Measurement(
+                name="fairness.error_max_gap",
+                value=None,
+                higher_is_better=False,
+                averaging=f"not judged: {e}",
+                n=len(rows),
+            ),
+            Measurement(
+                name="fairness.error_small_groups",
+                value=float(e.small_groups),
+                higher_is_better=False,
+                averaging=f"groups of the gated attributes with fewer than {gp['min_size']} rows or "
+                f"{gp['min_subjects']} subjects",
+                n=len(rows),
+            ),
+        ]

@@ -18,6 +18,8 @@ otherwise); see ``policies/quality/pack.yaml``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,7 +40,7 @@ _BLOCK_CELLS = 2_000_000
 
 def bootstrap_gap_ci(
     *,
-    correct: np.ndarray,
+    scores: np.ndarray,
     groups: np.ndarray,
     subjects: np.ndarray,
     judged: list[str],
@@ -46,14 +48,17 @@ def bootstrap_gap_ci(
     seed: int,
     level: float = 0.95,
 ) -> tuple[float | None, float | None]:
-    """Percentile CI of the max-min accuracy gap, resampling whole subjects with replacement.
+    """Percentile CI of the max-min gap of group mean ``scores``, resampling whole subjects with replacement.
+
+    ``scores`` is one value per row: 1/0 for a correct/wrong clip (the gap is an accuracy gap) or an
+    absolute error (an error gap).
 
     Each resample draws ``len(subjects)`` subject indices (``default_rng(seed)``, one resample after the
     other); its gap is max minus min accuracy over the ``judged`` groups present in it, and a resample
     with fewer than two of them has no gap (the CI is None when none or over half have none). Vectorised: clips
     and correct clips are counted once per (subject, group); a resample is a vector of subject
-    multiplicities, so its per-group counts are one matrix product. The counts are integers, so every
-    group accuracy is exactly the per-resample ``correct[rows].mean()`` (tested against that loop).
+    multiplicities, so its per-group counts are one matrix product. For 0/1 scores the counts are integers,
+    so every group accuracy is exactly the per-resample ``scores[rows].mean()`` (tested against that loop).
     """
     uniq, inverse = np.unique(subjects, return_inverse=True)
     if len(uniq) < 2 or resamples <= 0:
@@ -63,7 +68,7 @@ def bootstrap_gap_ci(
     keep = group_of >= 0  # clips of groups not judged never enter a gap
     cell = inverse[keep] * n_groups + group_of[keep]
     clips = np.bincount(cell, minlength=n_subjects * n_groups).reshape(n_subjects, n_groups).astype(np.float64)
-    hits = np.bincount(cell, weights=np.asarray(correct, dtype=np.float64)[keep], minlength=n_subjects * n_groups)
+    hits = np.bincount(cell, weights=np.asarray(scores, dtype=np.float64)[keep], minlength=n_subjects * n_groups)
     hits = hits.reshape(n_subjects, n_groups)
     rng = np.random.default_rng(seed)
     block = max(1, _BLOCK_CELLS // n_subjects)
@@ -106,14 +111,21 @@ def finding(*, gap: float, ci: tuple[float | None, float | None], threshold: flo
 
 
 def finding_measurement(
-    *, attr: str, gap: float, ci: tuple[float | None, float | None], threshold: float
+    *,
+    attr: str,
+    gap: float,
+    ci: tuple[float | None, float | None],
+    threshold: float,
+    kind: str = "accuracy",
+    unit: str = "accuracy",
 ) -> Measurement:
-    """``fairness.finding.<attr>`` with the state as its label (value 1.0) and the threshold in ``averaging``."""
+    """``fairness.finding.<attr>`` (``fairness.<kind>_finding.<attr>`` for another gap kind) with the state as
+    its label (value 1.0) and the threshold in ``averaging``."""
     return Measurement(
-        name=f"fairness.finding.{attr}",
+        name=f"fairness.finding.{attr}" if kind == "accuracy" else f"fairness.{kind}_finding.{attr}",
         value=1.0,
         higher_is_better=False,
-        averaging=f"accuracy gap vs threshold {threshold} on the 95% subject-bootstrap CI",
+        averaging=f"{unit} gap vs threshold {threshold} on the 95% subject-bootstrap CI",
         label=finding(gap=gap, ci=ci, threshold=threshold),
         n=0,
         ci_low=ci[0],
@@ -121,44 +133,68 @@ def finding_measurement(
     )
 
 
-@register_evaluator("fairness")
-def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> EvalResult:
-    """Per-group accuracy and UAR per sensitive attribute; gap = max minus min over judged groups."""
-    attributes = tuple(params.get("attributes") or DEFAULT_ATTRIBUTES)
-    gated = tuple(params.get("gated_attributes") or DEFAULT_GATED)
-    min_size = int(params.get("min_group_size", 5))
-    min_subjects = int(params.get("min_group_subjects", 3))
-    resamples = int(params.get("bootstrap_resamples", 500))
-    seed = int(params.get("seed", 0))
-    threshold = params.get("threshold")
-    intersections = tuple(params.get("intersections") or ())
-    missing = [a for a in (*attributes, *gated) if a not in predictions.columns]
-    missing += [p for i in intersections for p in i.split("*") if p not in predictions.columns]
-    if missing:
-        raise ValueError(
-            f"group attributes {missing} are not in the predictions; the dataset needs them in metadata.csv"
-        )
-    if intersections:  # "a*b" -> a column of "value_a & value_b", measured like any attribute (never gated)
-        predictions = predictions.copy()
-        for inter in intersections:
-            parts = inter.split("*")
-            predictions[inter] = predictions[parts].astype(str).agg(" & ".join, axis=1)
-        attributes = (*attributes, *intersections)
+class UnjudgeableGap(ValueError):
+    """No gated attribute has two groups large enough to judge (``small_groups`` were too small)."""
+
+    def __init__(self, message: str, *, small_groups: int) -> None:
+        super().__init__(message)
+        self.small_groups = small_groups
+
+
+@dataclass(frozen=True)
+class GapSpec:
+    """What a gap is measured on: a per-row ``scores`` column whose group mean is the judged metric.
+
+    ``kind`` names the gap (``fairness.<kind>_max_gap``): ``accuracy`` (scores = 1 for a correct clip,
+    higher is better) or ``error`` (scores = absolute error, lower is better). ``per_group`` are the
+    Fairlearn MetricFrame metrics reported per group (name -> (function, higher_is_better, averaging));
+    ``judged`` is the one of them whose max - min is the gap.
+    """
+
+    kind: str
+    per_group: dict[str, tuple[Callable[[Any, Any], float], bool, str]]
+    judged: str
+    label: str | None = None
+    unit: str = "accuracy"
+
+
+def group_gap_measurements(
+    *,
+    predictions: pd.DataFrame,
+    y_true: pd.Series,
+    y_pred: pd.Series,
+    scores: np.ndarray,
+    spec: GapSpec,
+    attributes: tuple[str, ...],
+    gated: tuple[str, ...],
+    min_size: int,
+    min_subjects: int,
+    resamples: int,
+    seed: int,
+    threshold: float | None,
+) -> list[Measurement]:
+    """Per-group metrics, per-attribute gap with its subject-bootstrap CI, the gated overall gap and small groups.
+
+    Shared by the accuracy gap (``fairness`` evaluator) and the error gap of regression outputs
+    (``engagement`` evaluator). Raises ValueError when no gated attribute has two groups large enough
+    to judge (fail closed: no gap, no pass).
+    """
+    kind = spec.kind
     measurements: list[Measurement] = []
     overall_gap, worst_attr = -1.0, ""
     gated_cis: list[tuple[float | None, float | None]] = []
     small_groups = 0
-    y_true, y_pred = predictions["target"], predictions["pred"]
-    correct = predictions["target"].to_numpy(dtype=object) == predictions["pred"].to_numpy(dtype=object)
     subjects = (
         predictions["subject_id"].astype(str).to_numpy()
         if "subject_id" in predictions.columns
         else predictions.index.astype(str).to_numpy()
     )
+    rule = f"groups with n >= {min_size} rows and >= {min_subjects} subjects"
+    metrics = {name: fn for name, (fn, _, _) in spec.per_group.items()}
     for attr in dict.fromkeys((*attributes, *gated)):
         groups = predictions[attr].astype(str)
         frame = MetricFrame(
-            metrics={"accuracy": _war, "uar": _uar, "n": lambda t, p: float(len(t))},
+            metrics={**metrics, "n": lambda t, p: float(len(t))},
             y_true=y_true,
             y_pred=y_pred,
             sensitive_features=groups.rename(attr),
@@ -170,27 +206,25 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
         if attr in gated:
             small_groups += int((~big_enough).sum())
         for group, row in by_group.iterrows():
-            for metric in ("accuracy", "uar"):
+            for metric, (_, higher, averaging) in spec.per_group.items():
                 measurements.append(
                     Measurement(
                         name=metric,
                         value=float(row[metric]),
-                        higher_is_better=True,
-                        averaging="micro" if metric == "accuracy" else "macro over present classes",
+                        higher_is_better=higher,
+                        averaging=averaging,
                         group=f"{attr}={group}",
+                        label=spec.label,
                         n=int(row["n"]),
                     )
                 )
-        if len(judged) >= 2:
-            gap = float(judged["accuracy"].max() - judged["accuracy"].min())
-            ratio = float(judged["accuracy"].min() / judged["accuracy"].max()) if judged["accuracy"].max() > 0 else 0.0
-        else:
-            gap, ratio = float("nan"), float("nan")
+        values = judged[spec.judged]
+        gap = float(values.max() - values.min()) if len(judged) >= 2 else float("nan")
         ci_low, ci_high = (
             (None, None)
             if np.isnan(gap)
             else bootstrap_gap_ci(
-                correct=correct,
+                scores=scores,
                 groups=groups.to_numpy(),
                 subjects=subjects,
                 judged=[str(g) for g in judged.index],
@@ -198,71 +232,136 @@ def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
                 seed=seed,
             )
         )
-        measurements += [
+        measurements.append(
             Measurement(
-                name=f"fairness.accuracy_max_gap.{attr}",
+                name=f"fairness.{kind}_max_gap.{attr}",
                 value=None if np.isnan(gap) else gap,
                 higher_is_better=False,
-                averaging=f"max - min accuracy over groups with n >= {min_size} clips and >= {min_subjects} subjects; "
-                "95% CI: subject bootstrap",
+                averaging=f"max - min {spec.judged} over {rule}; 95% CI: subject bootstrap",
                 n=int(judged["n"].sum()),
                 ci_low=ci_low,
                 ci_high=ci_high,
-            ),
-            Measurement(
-                name=f"fairness.accuracy_min_ratio.{attr}",
-                value=None if np.isnan(ratio) else ratio,
-                higher_is_better=True,
-                averaging=f"min / max accuracy over groups with n >= {min_size} clips and >= {min_subjects} subjects",
-                n=int(judged["n"].sum()),
-            ),
-        ]
+            )
+        )
+        if spec.per_group[spec.judged][1]:  # a ratio of scores where higher is better (accuracy)
+            ratio = float("nan") if len(judged) < 2 else float(values.min() / values.max()) if values.max() > 0 else 0.0
+            measurements.append(
+                Measurement(
+                    name=f"fairness.{kind}_min_ratio.{attr}",
+                    value=None if np.isnan(ratio) else ratio,
+                    higher_is_better=True,
+                    averaging=f"min / max {spec.judged} over {rule}",
+                    n=int(judged["n"].sum()),
+                )
+            )
         if threshold is not None:
             measurements.append(
-                finding_measurement(attr=attr, gap=gap, ci=(ci_low, ci_high), threshold=float(threshold))
+                finding_measurement(
+                    attr=attr, gap=gap, ci=(ci_low, ci_high), threshold=threshold, kind=kind, unit=spec.unit
+                )
             )
         if attr in gated and not np.isnan(gap):
             gated_cis.append((ci_low, ci_high))
             if gap > overall_gap:
                 overall_gap, worst_attr = gap, attr
     if overall_gap < 0:
-        raise ValueError(
-            f"no gated attribute ({', '.join(gated)}) has two groups of at least {min_size} clips and "
-            f"{min_subjects} subjects; fairness cannot be judged"
+        raise UnjudgeableGap(
+            f"no gated attribute ({', '.join(gated)}) has two groups of at least {min_size} rows and "
+            f"{min_subjects} subjects; fairness cannot be judged",
+            small_groups=small_groups,
         )
     complete = all(lo is not None and hi is not None for lo, hi in gated_cis)
-    measurements += [
+    small_name = "fairness.small_groups" if kind == "accuracy" else f"fairness.{kind}_small_groups"
+    return [
+        *measurements,
         Measurement(
-            name="fairness.accuracy_max_gap",
+            name=f"fairness.{kind}_max_gap",
             value=overall_gap,
             higher_is_better=False,
             averaging=f"max over gated attributes ({', '.join(gated)}); worst: {worst_attr}; 95% CI: "
-            "[max lower, max upper] of the gated subject-bootstrap intervals",
+            f"[max lower, max upper] of the gated subject-bootstrap intervals of {spec.judged}",
             n=len(predictions),
             ci_low=max(lo for lo, _ in gated_cis) if complete else None,  # type: ignore[type-var]
             ci_high=max(hi for _, hi in gated_cis) if complete else None,  # type: ignore[type-var]
         ),
         Measurement(
-            name="fairness.small_groups",
+            name=small_name,
             value=float(small_groups),
             higher_is_better=False,
-            averaging=f"groups of the gated attributes with fewer than {min_size} clips or {min_subjects} subjects "
+            averaging=f"groups of the gated attributes with fewer than {min_size} rows or {min_subjects} subjects "
             "(excluded from the gap)",
             n=len(predictions),
         ),
     ]
+
+
+def gap_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The group-gap parameters with their defaults (shared by the accuracy and the error gap)."""
+    threshold = params.get("threshold")
+    return {
+        "attributes": tuple(params.get("attributes") or DEFAULT_ATTRIBUTES),
+        "gated": tuple(params.get("gated_attributes") or DEFAULT_GATED),
+        "min_size": int(params.get("min_group_size", 5)),
+        "min_subjects": int(params.get("min_group_subjects", 3)),
+        "resamples": int(params.get("bootstrap_resamples", 500)),
+        "seed": int(params.get("seed", 0)),
+        "threshold": None if threshold is None else float(threshold),
+    }
+
+
+def missing_attributes(predictions: pd.DataFrame, names: tuple[str, ...]) -> None:
+    """Fail when a group attribute is not in the predictions (the dataset's metadata lacks it)."""
+    missing = [a for a in names if a not in predictions.columns]
+    if missing:
+        raise ValueError(
+            f"group attributes {missing} are not in the predictions; the dataset needs them in metadata.csv"
+        )
+
+
+ACCURACY_GAP = GapSpec(
+    kind="accuracy",
+    per_group={
+        "accuracy": (lambda t, p: _war(t, p), True, "micro"),
+        "uar": (lambda t, p: _uar(t, p), True, "macro over present classes"),
+    },
+    judged="accuracy",
+)
+
+
+@register_evaluator("fairness")
+def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> EvalResult:
+    """Per-group accuracy and UAR per sensitive attribute; gap = max minus min over judged groups."""
+    gp = gap_params(params)
+    attributes = gp["attributes"]
+    intersections = tuple(params.get("intersections") or ())
+    missing_attributes(predictions, (*attributes, *gp["gated"], *(p for i in intersections for p in i.split("*"))))
+    if intersections:  # "a*b" -> a column of "value_a & value_b", measured like any attribute (never gated)
+        predictions = predictions.copy()
+        for inter in intersections:
+            parts = inter.split("*")
+            predictions[inter] = predictions[parts].astype(str).agg(" & ".join, axis=1)
+        attributes = (*attributes, *intersections)
+    correct = predictions["target"].to_numpy(dtype=object) == predictions["pred"].to_numpy(dtype=object)
+    measurements = group_gap_measurements(
+        predictions=predictions,
+        y_true=predictions["target"],
+        y_pred=predictions["pred"],
+        scores=correct,
+        spec=ACCURACY_GAP,
+        **{**gp, "attributes": attributes},
+    )
     return EvalResult(
         evaluator="fairness",
         status="ok",
         measurements=tuple(measurements),
         params={
             "attributes": list(attributes),
-            "gated_attributes": list(gated),
-            "min_group_size": min_size,
-            "min_group_subjects": min_subjects,
-            "bootstrap_resamples": resamples,
-            "seed": seed,
-            "threshold": None if threshold is None else float(threshold),
+            "gated_attributes": list(gp["gated"]),
+            "min_group_size": gp["min_size"],
+            "min_group_subjects": gp["min_subjects"],
+            "bootstrap_resamples": gp["resamples"],
+            "seed": gp["seed"],
+            "threshold": gp["threshold"],
             "intersections": list(intersections),
         },
     )

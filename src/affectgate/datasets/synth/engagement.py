@@ -88,6 +88,21 @@ def _n_test(cfg: EngagementConfig) -> int:
     return int(round(cfg.n_subjects * cfg.test_fraction))
 
 
+def _stratified_test_subjects(*, subjects: list, cfg: EngagementConfig, rng: np.random.Generator) -> set[str]:  # type: ignore[type-arg]
+    """``_n_test`` held-out subjects spread over the skin-tone groups as evenly as the group sizes allow, so the
+    test split has subjects of every group for the fairness error gap (a random draw can leave a group out)."""
+    order = [subjects[int(i)] for i in rng.permutation(len(subjects))]
+    by_group: dict[str, list] = {}  # type: ignore[type-arg]
+    for subj in order:
+        by_group.setdefault(subj.skin_tone_group, []).append(subj)
+    picked: list[str] = []
+    while len(picked) < _n_test(cfg):  # round-robin over the groups, each in its random order
+        for members in by_group.values():
+            if members and len(picked) < _n_test(cfg):
+                picked.append(members.pop(0).subject_id)
+    return set(picked)
+
+
 class EngagementSummary(BaseModel):
     """What was generated."""
 
@@ -160,8 +175,7 @@ def generate_engagement(*, root: Path, config: EngagementConfig) -> EngagementSu
         )
         for i, g in enumerate(groups)
     ]
-    order = rng.permutation(cfg.n_subjects)
-    test_subjects = {subjects[int(i)].subject_id for i in order[: _n_test(cfg)]}
+    test_subjects = _stratified_test_subjects(subjects=subjects, cfg=cfg, rng=rng)
     frames_root = root / "Clip" / "clip_224x224"
     frame_rows: list[list[object]] = []
     clip_rows: list[dict[str, object]] = []
