@@ -208,6 +208,8 @@ def markdown_summary(*, results: Sequence[GateResult], decisions: Sequence[Polic
     ]
     if report.synthetic_data:
         lines += [f"> **{SYNTHETIC_NOTICE}**", ""]
+    notes = [f"> data: {_md(n)}" for n in dict.fromkeys(n for r in results for n in r.data_notes)]
+    lines += [*notes, ""] if notes else []
     lines += [
         "| context | verdict | alias | WAR | UAR | group gap | rules that fired |",
         "|---|---|---|---|---|---|---|",

@@ -7,7 +7,7 @@ import time
 from datetime import date
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from affectgate.errors import AffectgateError
 from affectgate.pipeline import EXIT_ERROR, SYNTHETIC_NOTICE, GateResult, combined_exit_code
 from affectgate.policy import cli as policy_cli
 from affectgate.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from affectgate.records import ModelCard
 
 app = typer.Typer(
     help="affectgate: evaluate, check, decide, promote and audit video emotion models.",
@@ -208,33 +211,125 @@ def zoo_card_command(arch: Annotated[str, typer.Argument(help="Architecture id (
     console.print(yaml.safe_dump(card.model_dump(mode="json"), sort_keys=False), highlight=False, markup=False)
 
 
+#: ``zoo train --format`` help: DFEW (the default, :func:`train_zoo_model`) or any other registered loader format.
+_TRAIN_FORMAT_HELP = (
+    "Dataset format of --data, a registered loader: "
+    + ", ".join(gate_formats())
+    + ". dfew trains emotion classifiers; av_fusion needs audio (ravdess), engagement an engagement set."
+)
+
+
+def _train_format_problem(*, arch: str, card: ModelCard, data_format: str) -> AffectgateError | None:
+    """Why ``arch`` (its ``card``) cannot train on a ``data_format`` set, naming the format it needs; else None."""
+    from affectgate.errors import DataError
+
+    kinds = card.output_kinds
+    if card.input.audio is not None and data_format == "dfew":
+        return DataError(
+            f"{arch} needs audio: --format ravdess (an audio-visual set); a DFEW-layout set has frames only",
+            fix=f"affectgate zoo train {arch} --format ravdess --data PATH "
+            "(affectgate data synth --layout ravdess writes a synthetic one)",
+        )
+    if "discrete_emotion" not in kinds and "engagement" in kinds and data_format != "engagement":
+        return DataError(
+            f"{arch} needs an engagement set: --format engagement (per-frame head pose, gaze, eye openness and "
+            f"clip attention); a {data_format} set has no engagement signals",
+            fix=f"affectgate zoo train {arch} --format engagement --data PATH "
+            "(affectgate data synth --layout engagement writes a synthetic one)",
+        )
+    if "discrete_emotion" in kinds and data_format == "engagement":
+        return DataError(
+            f"{arch} is an emotion classifier; an engagement set has no class labels to train it on",
+            fix="train it on a labelled set: --format dfew (default), mafw, ravdess, manifest, ...",
+        )
+    return None
+
+
 @zoo_app.command("train")
 def zoo_train(
     arch: Annotated[str, typer.Argument(help="Architecture id (see `affectgate zoo list`).")],
-    data: Annotated[Path, typer.Option(help="DFEW-layout dataset folder.")] = Path("data/synth_dfew"),
-    fold: Annotated[int, typer.Option(help="DFEW fold (set_N) whose train split is used.")] = 1,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Dataset folder; default data/synth_dfew (dfew) or <data root>/synth_<format>."),
+    ] = None,
+    data_format: Annotated[str, typer.Option("--format", help=_TRAIN_FORMAT_HELP)] = "dfew",
+    fold: Annotated[
+        int | None,
+        typer.Option(
+            help="Fold whose train split is used (DFEW set_N, RAVDESS/MAFW fold, manifest fold column); "
+            "default: the format's (DFEW 1)."
+        ),
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="YAML of overrides: frames, size, epochs, lr, ...")] = None,
 ) -> None:
-    """Train an architecture briefly on a dataset's train split (CPU); writes a checkpoint to the workspace."""
-    from affectgate.zoo.build import train_zoo_model
-    from affectgate.zoo.card import load_config
+    """Train an architecture briefly on a dataset's train split (CPU); writes a checkpoint to the workspace.
+
+    --format dfew (default) trains the emotion classifiers on a DFEW-layout set; any other registered
+    format is read through its loader (av_fusion: --format ravdess, engagement: --format engagement).
+    """
+    import math
+
+    from affectgate.errors import DataError
+    from affectgate.zoo.build import train_on_format, train_zoo_model
+    from affectgate.zoo.card import load_config, zoo_card
+    from affectgate.zoo.registry import get_arch
 
     settings = get_settings()
     try:
-        res = train_zoo_model(
-            project_root=settings.project_root,
-            arch=arch,
-            data=settings.resolve(data),
-            fold=fold,
-            out=settings.models_dir / arch,
-            seed=settings.seed,
-            threads=settings.ort_threads,
-            config=load_config(path=config),
-            console=console,
-        )
+        if data_format not in gate_formats():
+            raise DataError(
+                f"unknown dataset format {data_format!r}", fix=f"--format is one of {', '.join(gate_formats())}"
+            )
+        get_arch(arch)
+        card = zoo_card(project_root=settings.project_root, arch=arch)
+        problem = _train_format_problem(arch=arch, card=card, data_format=data_format)
+        if problem is not None:
+            raise problem
+        if data is None:
+            if data_format != "dfew" and data_format not in SYNTH_LAYOUTS:
+                raise DataError(f"--format {data_format} needs --data", fix="pass the dataset folder with --data")
+            data = Path("data/synth_dfew") if data_format == "dfew" else settings.data_dir / f"synth_{data_format}"
+        if data_format == "dfew":
+            res = train_zoo_model(
+                project_root=settings.project_root,
+                arch=arch,
+                data=settings.resolve(data),
+                fold=1 if fold is None else fold,
+                out=settings.models_dir / arch,
+                seed=settings.seed,
+                threads=settings.ort_threads,
+                config=load_config(path=config),
+                console=console,
+            )
+        else:
+            from affectgate.datasets.selection import resolve_selection
+
+            try:
+                res = train_on_format(
+                    project_root=settings.project_root,
+                    arch=arch,
+                    data=settings.resolve(data),
+                    data_format=data_format,
+                    fold=resolve_selection(fmt=data_format, fold=fold, split="train")[0],
+                    out=settings.models_dir / arch,
+                    seed=settings.seed,
+                    threads=settings.ort_threads,
+                    config=load_config(path=config),
+                    console=console,
+                )
+            except ValueError as exc:  # e.g. a label that is not one of the card's classes
+                raise DataError(
+                    f"cannot train {arch} on the {data_format} set {data}: {exc}",
+                    fix=f"the train split's labels must be the card's classes ({', '.join(card.labels)})",
+                ) from None
     except AffectgateError as exc:
         raise _fail(exc) from None
-    console.print(f"trained {arch}: {res.epochs} epochs in {res.seconds:.1f}s, train accuracy {res.train_accuracy:.3f}")
+    score = (
+        f"train accuracy {res.train_accuracy:.3f}"
+        if math.isfinite(res.train_accuracy)
+        else f"final loss {res.final_loss:.4f}"  # no class targets (engagement signals)
+    )
+    console.print(f"trained {arch}: {res.epochs} epochs in {res.seconds:.1f}s, {score}")
 
 
 @zoo_app.command("export")
@@ -348,6 +443,8 @@ def print_results(results: list[GateResult], *, settings: Settings) -> None:
     """The summary table (context, verdict, alias, key metrics, rule ids with articles), then each reason in full."""
     if any(r.synthetic_data for r in results):
         console.print(f"[bold yellow]{SYNTHETIC_NOTICE}[/]")
+    for note in dict.fromkeys(n for r in results for n in r.data_notes):
+        console.print(f"[bold]data:[/] {note}")
     table = Table(
         "context", "verdict", "alias", "WAR", "UAR", "group gap (95% CI)", "rules that fired", show_lines=True
     )

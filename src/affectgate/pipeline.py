@@ -26,6 +26,7 @@ from affectgate.audit import AuditLog
 from affectgate.audit.chain import sha256_hex
 from affectgate.datasets.dfew import DFEWSplit, is_synthetic, load_dfew_split, loaded_from_splits
 from affectgate.datasets.digest import dir_digest
+from affectgate.datasets.face_screening import SCREENING_FILE, FaceScreening, screen_faces
 from affectgate.datasets.paths import is_outside
 from affectgate.datasets.selection import (
     EvalSplit,
@@ -91,6 +92,7 @@ class GateInputs:
     table: pd.DataFrame | None = None  # targets and group attributes by sample id (non-DFEW formats)
     external: ExternalPredictions | None = None  # a predictions-file candidate's validated predictions
     card_path: Path | None = None  # that candidate's card
+    face_screening: FaceScreening | None = None  # faces detected and cropped (media not face-cropped)
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class GateResult:
     run_id: str = ""  # the evaluation's run folder under the workspace's runs/
     signoff: str | None = None  # a review verdict's human sign-off the flow waited for: "approve" / "reject"
     signoff_by: str | None = None  # who signed it off
+    data_notes: tuple[str, ...] = ()  # what the data step did that a reader must know (faces cropped, clips left out)
 
     @property
     def group_gap(self) -> tuple[float | None, float | None, float | None, str]:
@@ -242,8 +245,11 @@ def prepare(
             fix="gate an engagement-signal model on an engagement set (--format engagement, --suite engagement), "
             "and an emotion model on a labelled set",
         )
+    screening = None
     if external is None and isinstance(selection, EvalSplit):
         check_media_present(split=selection)
+        if any(x.face_crop for x in selection.samples):
+            selection, screening = screen_split(settings=settings, split=selection, candidate=candidate)
     spec = DatasetSpec(
         name=root.name,
         format=data_format,
@@ -253,6 +259,9 @@ def prepare(
         digest=dir_digest(root=root),
         synthetic=is_synthetic(root=root),
         n_samples=len(selection.samples),
+        face_crop=screening is not None,
+        face_frames=screening.frames if screening is not None else {},
+        face_rejected_samples=screening.rejected if screening is not None else (),
     )
     return GateInputs(
         candidate=candidate,
@@ -265,7 +274,30 @@ def prepare(
         table=table if data_format != "dfew" or external is not None else None,
         external=external,
         card_path=card_path,
+        face_screening=screening,
     )
+
+
+def screen_split(*, settings: Settings, split: EvalSplit, candidate: Candidate) -> tuple[EvalSplit, FaceScreening]:
+    """Face-crop every sample of a set that is not face-cropped (filling the clip cache at the model's input size);
+    samples with no frame over the quality bar are left out and listed. DataError when none is left."""
+    spec = candidate.card.input
+    screening = screen_faces(
+        samples=[(x.video_name, x.frame_dir) for x in split.samples],
+        frames=spec.frames,
+        size=spec.size,
+        cache=settings.clip_cache_dir,
+        workers=settings.ort_threads,  # the detector and decoders release the GIL: one thread per core
+    )
+    rejected = set(screening.rejected)
+    kept = tuple(x for x in split.samples if x.video_name not in rejected)
+    if not kept:
+        raise DataError(
+            f"no sample of {split.root} has a face over the quality bar: {screening.summary()}",
+            fix="check that the media show faces, or declare face_cropped: true in datasheet.yaml if they are "
+            "face crops already",
+        )
+    return split.model_copy(update={"samples": kept}), screening
 
 
 def fairness_attributes(suite: Suite) -> list[str]:
@@ -308,8 +340,15 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
                 "sha256": sha256_hex(validation_json.encode("utf-8")),
             },
             "host": platform.node(),
+            **(
+                {"face_screening": {"frames": spec.face_frames, "rejected_samples": list(spec.face_rejected_samples)}}
+                if inputs.face_screening is not None
+                else {}
+            ),
         },
     )
+    if inputs.face_screening is not None:
+        inputs.face_screening.table(inputs.table).to_csv(run_dir / SCREENING_FILE, index=False)
     out = run_inference(settings=settings, inputs=inputs, run_dir=run_dir)
     predictions_path = write_predictions(predictions=out.predictions, path=run_dir / "predictions.parquet")
     model_inputs = ModelInputs(
@@ -577,6 +616,24 @@ def apply_decision(*, settings: Settings, evaluation: Evaluation, decision: Poli
         metrics=metrics,
         synthetic_data=report.synthetic_data,
         run_id=report.run_id,
+        data_notes=data_notes(report.dataset),
+    )
+
+
+def data_notes(spec: DatasetSpec) -> tuple[str, ...]:
+    """One line on the face crops of a set that is not face-cropped: frames over the bar and clips left out."""
+    if not spec.face_crop:
+        return ()
+    f = spec.face_frames
+    rejected = sum(v for k, v in f.items() if k != "ok")
+    left = spec.face_rejected_samples
+    return (
+        f"faces detected and cropped (the media are not face crops): {f.get('ok', 0)} of {sum(f.values())} frames "
+        f"over the quality bar, {rejected} rejected ("
+        + ", ".join(f"{k} {v}" for k, v in f.items() if k != "ok")
+        + f"); {len(left)} clip(s) without a usable face left out of the evaluation"
+        + (f": {', '.join(left[:5])}{' …' if len(left) > 5 else ''}" if left else "")
+        + " (face_screening.csv in the run folder)",
     )
 
 

@@ -1,7 +1,9 @@
 """``affectgate data validate`` and ``affectgate data status`` (registered on the ``data`` sub-app by cli.py).
 
 ``validate`` exits 0 when the governance suite passes, 1 when it fails, 3 when the dataset cannot be
-loaded at all. ``status`` lists which dataset version (DVC digest) every run's report used.
+loaded at all. It validates what the gate evaluates: the loader's samples with the group columns of an
+affectgate ``metadata.csv`` sidecar joined (:func:`affectgate.datasets.selection.join_sidecar`).
+``status`` lists which dataset version (DVC digest) every run's report used.
 """
 
 from __future__ import annotations
@@ -54,6 +56,23 @@ def _counts_table(samples, label_names: tuple[str, ...]) -> Table:  # noqa: ANN0
     return table
 
 
+def _sidecar_joined(before, after) -> tuple[list[str], int]:  # noqa: ANN001 - pandas DataFrames
+    """The sidecar columns :func:`join_sidecar` filled on some sample, and how many samples gained a value."""
+    from affectgate.datasets.selection import SIDECAR_COLUMNS
+
+    columns: list[str] = []
+    gained = None
+    for col in SIDECAR_COLUMNS:
+        if col not in after.columns:
+            continue
+        now = after[col].notna().to_numpy()
+        new = now & ~before[col].notna().to_numpy() if col in before.columns else now
+        if new.any():
+            columns.append(col)
+            gained = new if gained is None else gained | new
+    return columns, (0 if gained is None else int(gained.sum()))
+
+
 def register(data_app: typer.Typer) -> None:
     """Add the dataset governance commands to ``data_app``."""
 
@@ -80,8 +99,12 @@ def register(data_app: typer.Typer) -> None:
         ] = None,
         json_out: Annotated[Path | None, typer.Option("--json", help="Also write the result as JSON here.")] = None,
     ) -> None:
-        """Load a dataset, print counts per split/fold and class, rejected samples and the Great Expectations result."""
+        """Load a dataset, print counts per split/fold and class, rejected samples and the Great Expectations result.
+
+        Group columns a root ``metadata.csv`` holds are joined where the loader left them empty, as the gate does.
+        """
         from affectgate.datasets.base import load_dataset
+        from affectgate.datasets.selection import SIDECAR, join_sidecar
         from affectgate.datasets.validation import validate_dataset
         from affectgate.settings import Settings
 
@@ -89,13 +112,21 @@ def register(data_app: typer.Typer) -> None:
             settings = Settings()
             root = settings.resolve(path) if not path.is_absolute() else path
             droot = settings.resolve(data_root) if data_root is not None else settings.data_dir
-            loaded = load_dataset(fmt=fmt, root=root, fold=fold, split=split, strict=strict)
+            raw = load_dataset(fmt=fmt, root=root, fold=fold, split=split, strict=strict)
+            loaded = join_sidecar(loaded=raw)  # the groups the gate evaluates with (select_for_gate joins them too)
             report = validate_dataset(
                 loaded=loaded, data_root=droot, require_groups=list(group or []), fairness=fairness or bool(group)
             )
         except AffectgateError as exc:
             raise _fail(exc) from None
         console.print(f"[bold]{fmt}[/] {root}: {len(loaded.samples)} samples", highlight=False)
+        joined, n_joined = _sidecar_joined(raw.samples, loaded.samples)
+        if joined:
+            console.print(
+                f"group columns joined from {SIDECAR}: {', '.join(joined)} ({n_joined}/{len(loaded.samples)} samples)",
+                highlight=False,
+                markup=False,
+            )
         console.print(_counts_table(loaded.samples, loaded.label_names))
         if loaded.invalid_counts:
             console.print(

@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from affectgate.datasets.labels import DFEW_LABELS
+from affectgate.datasets.loading import IMAGE_SUFFIXES, frame_key
 from affectgate.datasets.paths import is_outside
 from affectgate.errors import DataError
 
@@ -191,21 +192,21 @@ def is_synthetic(*, root: Path) -> bool:
     return isinstance(data, dict) and data.get("synthetic") is True
 
 
-_NUM = re.compile(r"(\d+)\.jpg$", re.IGNORECASE)
-
-
-def _frame_key(path: Path) -> tuple[int, str]:
-    m = _NUM.search(path.name)
-    return (int(m.group(1)) if m else -1, path.name)
-
-
 def read_clip(*, frame_dir: Path, frames: int, size: int) -> np.ndarray:
-    """``(frames, size, size, 3)`` uint8 RGB: frames sampled uniformly (linspace) over the clip's jpgs."""
+    """``(frames, size, size, 3)`` uint8 RGB: frames sampled uniformly (linspace) over the clip's image frames.
+
+    Frames are the folder's ``.jpg``/``.jpeg``/``.png`` files (:data:`IMAGE_SUFFIXES`, any case), in the
+    order of their last number (:func:`~affectgate.datasets.loading.frame_key`), then their name.
+    """
     if frames < 1 or size < 1:
         raise DataError(f"cannot sample {frames} frames of {size}x{size} px", fix="frames and size must be >= 1")
-    files = sorted((p for p in frame_dir.iterdir() if p.name.lower().endswith(".jpg")), key=_frame_key)
+    files = sorted(
+        (p for p in frame_dir.iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES)), key=lambda p: frame_key(p.name)
+    )
     if not files:
-        raise DataError(f"empty frame folder {frame_dir} (no .jpg frames)", fix="restore the clip's frames")
+        raise DataError(
+            f"empty frame folder {frame_dir} (no {', '.join(IMAGE_SUFFIXES)} frames)", fix="restore the clip's frames"
+        )
     idx = np.linspace(0, len(files) - 1, num=frames).round().astype(int)
     out = np.empty((frames, size, size, 3), dtype=np.uint8)
     cache: dict[int, np.ndarray] = {}
@@ -265,16 +266,18 @@ def read_clips(
     if not samples:
         return np.zeros((0, frames, size, size, 3), dtype=np.uint8)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        clips = list(pool.map(lambda s: _read_sample(s.frame_dir, frames=frames, size=size, cache=cache), samples))
+        clips = list(pool.map(lambda s: _read_sample(s, frames=frames, size=size, cache=cache), samples))
     return np.stack(clips)
 
 
-def _read_sample(media: Path, *, frames: int, size: int, cache: Path | None) -> np.ndarray:
-    """A DFEW frame folder as before; a video file or frame image (other formats' samples) via datasets.media."""
-    if media.is_file():
+def _read_sample(sample: DFEWSample, *, frames: int, size: int, cache: Path | None) -> np.ndarray:
+    """A DFEW frame folder as before; a video file, frame image or uncropped clip (other formats) via selection."""
+    media = sample.frame_dir
+    face_crop = bool(getattr(sample, "face_crop", False))  # a MediaSample of a set that is not face-cropped
+    if media.is_file() or face_crop:
         from affectgate.datasets.selection import read_media_clip
 
-        return read_media_clip(path=media, frames=frames, size=size)
+        return read_media_clip(path=media, frames=frames, size=size, face_crop=face_crop, cache=cache)
     return read_clip_cached(frame_dir=media, frames=frames, size=size, cache=cache)
 
 

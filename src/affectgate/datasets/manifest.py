@@ -108,6 +108,11 @@ class Datasheet(BaseModel):
     creation_note: str | None = Field(default=None, description="Free text, e.g. the synthetic-data notice.")
     generator: str | None = Field(default=None, description="Generator module for synthetic sets.")
     config: dict[str, object] | None = Field(default=None, description="Generator configuration for synthetic sets.")
+    face_cropped: bool | None = Field(
+        default=None,
+        description="False when the media are full camera frames: faces are detected and cropped with the "
+        "face-quality bar (affectgate.datasets.face_screening); true or unset: the media are face crops.",
+    )
 
 
 def read_manifest_datasheet(*, root: Path) -> Datasheet:

@@ -11,7 +11,9 @@ line) and returns
   ``video_name`` / ``label`` / ``frame_dir`` fields, so every evaluator that reads a split's clips
   (robustness, latency, int8 drop) reads these too. ``frame_dir`` is the sample's media: a frame
   folder, a video file or one frame image; :func:`read_media_clip` decodes each kind with
-  :mod:`affectgate.datasets.media` (uniform sampling over the clip, as for frame folders).
+  :mod:`affectgate.datasets.media` (uniform sampling over the clip, as for frame folders). A set whose
+  media are not face crops (its datasheet or its format says so) has ``face_crop`` samples: faces are
+  detected and cropped with the quality bar (:mod:`affectgate.datasets.face_screening`).
 
 Group attributes come from the loader (manifest columns, CREMA-D demographics, RAVDESS sex) and, for
 formats that carry none, from an affectgate ``metadata.csv`` sidecar in the dataset root (the same
@@ -22,6 +24,10 @@ is never overwritten.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import threading
 from pathlib import Path, PurePosixPath
 
 import cv2
@@ -71,6 +77,10 @@ class MediaSample(BaseModel):
     label: str | None = Field(description="Canonical label, or None for sets without class labels (engagement).")
     frame_dir: Path = Field(description="The sample's media: frame folder, video file or frame image (absolute).")
     audio_path: Path | None = Field(default=None, description="Audio track (RAVDESS wav, the video itself), if any.")
+    face_crop: bool = Field(
+        default=False,
+        description="True when the media are full frames: faces are detected and cropped with the quality bar.",
+    )
 
 
 class EvalSplit(BaseModel):
@@ -154,14 +164,18 @@ def join_sidecar(*, loaded: LoadedDataset) -> LoadedDataset:
 
 def eval_split(*, loaded: LoadedDataset, fold: int | None, split: str | None) -> EvalSplit:
     """The selection as an :class:`EvalSplit` (media paths made absolute under the root)."""
+    from affectgate.datasets.face_screening import declared_face_cropped
+
     s = loaded.samples
     audio = s["audio_path"] if "audio_path" in s.columns else pd.Series([None] * len(s), index=s.index)
+    face_crop = not declared_face_cropped(fmt=loaded.format, root=loaded.root)
     samples = tuple(
         MediaSample(
             video_name=str(sid),
             label=None if label is None or (isinstance(label, float) and np.isnan(label)) else str(label),
             frame_dir=loaded.root / str(media),
             audio_path=None if not isinstance(a, str) or not a else loaded.root / a,
+            face_crop=face_crop,
         )
         for sid, label, media, a in zip(s["sample_id"], s["label"], s["media_path"], audio, strict=True)
     )
@@ -257,10 +271,20 @@ def group_table(*, loaded: LoadedDataset) -> pd.DataFrame:
     return table
 
 
-def read_media_clip(*, path: Path, frames: int, size: int) -> np.ndarray:
-    """``(frames, size, size, 3)`` uint8 RGB of a video file, a frame folder or one frame image (repeated)."""
+def read_media_clip(
+    *, path: Path, frames: int, size: int, face_crop: bool = False, cache: Path | None = None
+) -> np.ndarray:
+    """``(frames, size, size, 3)`` uint8 RGB of a video file, a frame folder or one frame image (repeated).
+
+    ``face_crop``: the media are full frames; the face crops that pass the quality bar are read instead
+    (:func:`affectgate.datasets.face_screening.face_clip_or_error`, cached under ``cache``).
+    """
     from affectgate.datasets import media
 
+    if face_crop:
+        from affectgate.datasets.face_screening import face_clip_or_error
+
+        return face_clip_or_error(path=path, frames=frames, size=size, cache=cache)
     if path.is_dir():
         return media.read_frame_folder(path=path, frames=frames, size=size)
     if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -268,7 +292,22 @@ def read_media_clip(*, path: Path, frames: int, size: int) -> np.ndarray:
         if img.shape[0] != size or img.shape[1] != size:  # the same resize as every other frame reader
             img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
         return np.repeat(img[None], frames, axis=0)
-    return media.read_video(path=path, frames=frames, size=size)
+    if cache is None or not path.is_file():  # read_video names a missing file
+        return media.read_video(path=path, frames=frames, size=size)
+    st = path.stat()
+    raw = json.dumps([os.path.abspath(path), st.st_size, st.st_mtime_ns, frames, size])
+    file = cache / f"video-{hashlib.sha256(raw.encode()).hexdigest()[:32]}.npy"  # a changed file changes the key
+    if file.is_file():
+        try:
+            return np.load(file)
+        except (OSError, ValueError):  # a torn write: decode again
+            file.unlink(missing_ok=True)
+    clip = media.read_video(path=path, frames=frames, size=size)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp.npy")
+    np.save(tmp, clip)
+    os.replace(tmp, file)
+    return clip
 
 
 __all__ = [

@@ -166,6 +166,7 @@ def generate_affwild2(*, root: Path, config: AffWild2SynthConfig) -> AffWild2Syn
         write_wav(path=audio_dir / f"{base}.wav", wave=wave, sample_rate=cfg.sample_rate)
     sheet = {
         "synthetic": True,
+        "face_cropped": True,
         "creation_note": NOTICE,
         "generator": "affectgate.datasets.synth.affwild2_layout",
         "layout": "Aff-Wild2 / ABAW (VA/EXPR/AU challenge txt files, cropped_aligned/<video>/<i:05d>.jpg)",

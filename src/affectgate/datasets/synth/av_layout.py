@@ -63,9 +63,20 @@ class AVSynthConfig(BaseModel):
     audio_noise: float = Field(default=0.02, ge=0, description="Background noise level of the audio.")
     low_quality: float = Field(default=0.1, ge=0, le=1, description="Probability a recording's video is blurred.")
     quarters: tuple[str, ...] = Field(default=("2026Q1", "2026Q2", "2026Q3", "2026Q4"), description="Capture quarters.")
+    scene: int | None = Field(
+        default=None,
+        description="When set, the videos are full camera frames of this width (4:3), the face (image_size) placed "
+        "at a drifting position on the background, and the datasheet says face_cropped: false, so readers "
+        "detect and crop the faces. None: every frame is the face crop (face_cropped: true).",
+    )
+    no_face_recordings: float = Field(
+        default=0.0, ge=0, le=1, description="With scene: share of videos whose frames show no face at all."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> AVSynthConfig:
+        if self.scene is not None and self.scene < 2 * self.image_size:
+            raise ValueError(f"scene {self.scene} px must be at least twice the face (image_size {self.image_size})")
         lo, hi = self.expressiveness
         if not 0 <= lo <= hi <= 1:
             raise ValueError(f"expressiveness range {self.expressiveness} must satisfy 0 <= low <= high <= 1")
@@ -92,6 +103,28 @@ def _write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
     for f in frames:
         writer.write(f)
     writer.release()
+
+
+def _in_scene(
+    faces: list[np.ndarray], *, scene: int, background: tuple[int, ...], empty: bool, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """The face frames pasted on a ``scene`` x 3/4 ``scene`` background at a slowly drifting position (or not at
+    all when ``empty``): full camera frames that a reader must face-crop."""
+    side = faces[0].shape[0]
+    height = scene * 3 // 4
+    x, y = rng.uniform(0, scene - side), rng.uniform(0, height - side)
+    vx, vy = rng.normal(0, 1.5, size=2)
+    out = []
+    for face in faces:
+        canvas = np.empty((height, scene, 3), dtype=np.uint8)
+        canvas[:] = np.asarray(background, dtype=np.uint8)
+        noise = rng.normal(0, 4, size=canvas.shape)
+        canvas = np.clip(canvas + noise, 0, 255).astype(np.uint8)
+        if not empty:
+            x, y = float(np.clip(x + vx, 0, scene - side)), float(np.clip(y + vy, 0, height - side))
+            canvas[int(y) : int(y) + side, int(x) : int(x) + side] = face
+        out.append(canvas)
+    return out
 
 
 def generate_ravdess(*, root: Path, config: AVSynthConfig) -> AVSynthSummary:
@@ -165,6 +198,10 @@ def generate_ravdess(*, root: Path, config: AVSynthConfig) -> AVSynthSummary:
                                     age_lines=subj.age_band in ("45-64", "65+"),
                                 )
                             )
+                        empty = False
+                        if cfg.scene is not None:
+                            empty = bool(crng.random() < cfg.no_face_recordings)
+                            frames = _in_scene(frames, scene=cfg.scene, background=bg, empty=empty, rng=crng)
                         _write_video(folder / f"{video}.mp4", frames, fps=cfg.frames / cfg.seconds)
                         wave = synth_utterance(
                             emotion=emotion,
@@ -197,6 +234,7 @@ def generate_ravdess(*, root: Path, config: AVSynthConfig) -> AVSynthSummary:
                                 "low_quality": low_q,
                                 "synthetic": True,
                                 "fold": fold_of[actor],
+                                **({"face_in_frame": not empty} if cfg.scene is not None else {}),
                             }
                         )
     with (root / "metadata.csv").open("w", newline="", encoding="utf-8") as fh:
@@ -212,6 +250,7 @@ def generate_ravdess(*, root: Path, config: AVSynthConfig) -> AVSynthSummary:
         "not_generated": "emotion 02 (calm): no canonical label; song channel (02); full-AV modality (01)",
         "config": cfg.model_dump(mode="json"),
         "legal_basis": "none needed: no personal data (procedurally rendered faces, synthesised voices)",
+        "face_cropped": cfg.scene is None,
     }
     (root / "datasheet.yaml").write_text(yaml.safe_dump(sheet, sort_keys=True, allow_unicode=True), encoding="utf-8")
     per_class = {e: sum(1 for r in rows if r["emotion"] == e) for e in CANONICAL_EMOTIONS}

@@ -285,6 +285,7 @@ def generate_dfew(*, root: Path, config: SynthConfig) -> SynthSummary:
         w.writerows(rows)
     sheet = {
         "synthetic": True,
+        "face_cropped": True,
         "creation_note": NOTICE,
         "generator": "affectgate.datasets.synth",
         "layout": "DFEW (Clip/clip_224x224, EmoLabel_DataSplit)",

@@ -259,6 +259,7 @@ def generate_engagement(*, root: Path, config: EngagementConfig) -> EngagementSu
             w.writerows([r["video_name"], r["attention"]] for r in clip_rows if r["split"] == split)
     sheet = {
         "synthetic": True,
+        "face_cropped": True,
         "creation_note": NOTICE,
         "generator": "affectgate.datasets.synth.engagement",
         "layout": f"frames as DFEW (Clip/clip_224x224/<id>/<id>_<n>.jpg); {FRAME_LABELS}; {METADATA}; {SPLIT_DIR}",

@@ -143,6 +143,7 @@ def generate_manifest_set(*, root: Path, config: ManifestSynthConfig) -> Manifes
         special_category_basis="none needed: synthetic skin-tone groups of rendered faces",
         creation_note=NOTICE,
         generator="affectgate.datasets.synth.manifest_layout",
+        face_cropped=True,
         config=cfg.model_dump(mode="json"),
     )
     (root / "datasheet.yaml").write_text(
