@@ -9,8 +9,14 @@ replaced by the whole frame). Then ``zoo/preprocess.py`` ``to_model_input`` per 
 clips: the tensor the model consumes. Rows (``read_faces`` arguments):
 
 - cold, detector on every frame at full resolution (``detect_every=1``: the default);
+- cold, every frame searched near the previous frame's face at nearly its size, and over the whole frame
+  when not found there (``track=True``: how the gate screens sets that are not face-cropped);
 - cold, detector once per clip (``detect_every`` = frames per clip; run again on the next frame while
   no face is found), at full resolution and on a copy shrunk to each ``--detect-side``;
+- warm, the gate's reader: ``face_screening.read_face_clip`` (the tracked search) through the workspace
+  clip cache, filled by one untimed pass as the gate's screening fills it on a set's first evaluation:
+  the crops at the model's input size are read back, nothing is decoded or detected; the tensor must
+  equal the cold tracked one, or the run stops;
 - warm: the default's boxes read from ``read_faces``' box cache (filled by one untimed pass), so the
   detector is skipped but every frame is still decoded, checked against the bar and cropped; the
   tensor must equal the cold one, or the run stops.
@@ -33,6 +39,7 @@ import argparse
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -42,6 +49,7 @@ from rich.console import Console
 from rich.table import Table
 
 from affectgate.datasets.dfew import load_dfew_split, read_clips
+from affectgate.datasets.face_screening import read_face_clip
 from affectgate.datasets.media import read_faces_many
 from affectgate.datasets.synth import SynthConfig, generate_dfew
 from affectgate.records import InputSpec, ModelCard
@@ -64,6 +72,7 @@ def face_pass(
     detect_every: int,
     detect_side: int | None,
     cache: Path | None,
+    track: bool = False,
 ) -> tuple[float, float, np.ndarray, Counter[str], int]:
     """One timed pass: read_faces_many + to_model_input per batch.
 
@@ -78,7 +87,27 @@ def face_pass(
         detect_side=detect_side,
         cache=cache,
         workers=workers,
+        track=track,
     )
+    clips = [clip for clip, _ in results if clip is not None]
+    tensors = [to_model_input(clips=np.stack(clips[i : i + batch]), spec=spec) for i in range(0, len(clips), batch)]
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    outcomes: Counter[str] = Counter()
+    for _, counts in results:
+        outcomes.update(counts)
+    empty = np.zeros((0, spec.frames, 3, spec.size, spec.size), np.float32)
+    return seconds, cpu, np.concatenate(tensors) if tensors else empty, outcomes, len(clips)
+
+
+def gate_pass(
+    folders: list[Path], *, spec: InputSpec, batch: int, workers: int, cache: Path
+) -> tuple[float, float, np.ndarray, Counter[str], int]:
+    """One timed pass of the gate's reader (read_face_clip through the clip cache) + to_model_input per batch."""
+    start, cpu = time.perf_counter(), time.process_time()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(
+            pool.map(lambda f: read_face_clip(path=f, frames=spec.frames, size=spec.size, cache=cache), folders)
+        )
     clips = [clip for clip, _ in results if clip is not None]
     tensors = [to_model_input(clips=np.stack(clips[i : i + batch]), spec=spec) for i in range(0, len(clips), batch)]
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -151,12 +180,13 @@ def main() -> None:
         model = Model(card=card, folder=Path(tmp) / ARCH, threads=args.threads, batch=args.batch)
         boxes = Path(tmp) / "face_boxes"
         default = "cold: detector every frame, full res"
-        # name -> (detect_every, detect_side, box cache)
-        strategies: dict[str, tuple[int, int | None, Path | None]] = {default: (1, None, None)}
-        strategies["cold: detector once per clip, full res"] = (cfg.frames, None, None)
+        # name -> (detect_every, detect_side, box cache, track)
+        strategies: dict[str, tuple[int, int | None, Path | None, bool]] = {default: (1, None, None, False)}
+        strategies["cold: every frame, near the last face first (gate)"] = (1, None, None, True)
+        strategies["cold: detector once per clip, full res"] = (cfg.frames, None, None, False)
         for side in args.detect_side:
-            strategies[f"cold: detector once per clip, shrunk to {side} px"] = (cfg.frames, side, None)
-        strategies["warm: boxes of the default from the box cache"] = (1, None, boxes)
+            strategies[f"cold: detector once per clip, shrunk to {side} px"] = (cfg.frames, side, None, False)
+        strategies["warm: boxes of the default from the box cache"] = (1, None, boxes, False)
         read_faces_many(paths=folders, frames=spec.frames, size=spec.size, cache=boxes, workers=1)  # fill the cache
         references: dict[str, np.ndarray] = {}
         for w in args.workers:
@@ -171,7 +201,7 @@ def main() -> None:
             rows.append(
                 ("decode only (dfew.read_clips: no face crop)", label, n / best, n / best, n / best_cpu, Counter(), -1)
             )
-            for name, (every, side, cache) in strategies.items():
+            for name, (every, side, cache, track) in strategies.items():
                 times, cpus = [], []
                 for _ in range(args.repeats):
                     seconds, cpu, tensor, outcomes, kept = face_pass(
@@ -182,6 +212,7 @@ def main() -> None:
                         detect_every=every,
                         detect_side=side,
                         cache=cache,
+                        track=track,
                     )
                     times.append(seconds)
                     cpus.append(cpu)
@@ -192,6 +223,22 @@ def main() -> None:
                 rows.append(
                     (name, label, len(samples) / min(times), kept / min(times), kept / min(cpus), outcomes, kept)
                 )
+            # the gate's steady state: crops at the model's input size read from the workspace clip cache
+            # (datasets/face_screening.read_face_clip, filled by the screening pass of the first gate run)
+            gate_cache = Path(tmp) / "clip_cache"
+            name = "warm: the gate's face-crop clip cache"
+            gate_pass(folders, spec=spec, batch=args.batch, workers=w, cache=gate_cache)  # fill (untimed)
+            times, cpus = [], []
+            for _ in range(args.repeats):
+                seconds, cpu, tensor, outcomes, kept = gate_pass(
+                    folders, spec=spec, batch=args.batch, workers=w, cache=gate_cache
+                )
+                times.append(seconds)
+                cpus.append(cpu)
+                model.time(tensor)
+                if not np.array_equal(references["cold: every frame, near the last face first (gate)"], tensor):
+                    raise SystemExit("the gate's clip cache gave another tensor than detecting: unsafe")
+            rows.append((name, label, len(samples) / min(times), kept / min(times), kept / min(cpus), outcomes, kept))
         if not np.array_equal(references[default], references["warm: boxes of the default from the box cache"]):
             raise SystemExit("the box cache gave another tensor than detecting: unsafe")
     if model.best == 0:

@@ -59,7 +59,7 @@ def test_selection_marks_samples_for_face_crop_and_reads_the_crops(scene_set: Pa
     assert all(s.face_crop for s in split.samples)
     sample = next(s for s in split.samples if visible[s.video_name])
     clip = read_media_clip(path=sample.frame_dir, frames=4, size=48, face_crop=True)
-    expected, counts = media.read_faces(path=sample.frame_dir, frames=4, size=48)
+    expected, counts = media.read_faces(path=sample.frame_dir, frames=4, size=48, track=True)
     assert expected is not None and np.array_equal(clip, expected) and counts == {"ok": 6}
     empty = next(s for s in split.samples if not visible[s.video_name])
     with pytest.raises(DataError, match="passes the face-quality bar"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import av
@@ -347,3 +348,42 @@ def test_box_cache_skips_the_detector_and_gives_the_same_crops(tmp_path: Path, m
     assert face_cache_key(path=folder) != key
     clip, counts = read_faces(path=folder, frames=4, size=32, cache=cache)
     assert counts[NO_FACE] == 2 and sum(counts.values()) == 7
+
+
+def _scene(face: np.ndarray, x: int, y: int, shape: tuple[int, int] = (180, 240)) -> np.ndarray:
+    canvas = np.full((*shape, 3), 110, np.uint8)
+    if face is not None:
+        canvas[y : y + face.shape[0], x : x + face.shape[1]] = face
+    return canvas
+
+
+def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw, ih = max(0, min(ax1, bx1) - max(a[0], b[0])), max(0, min(ay1, by1) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def test_tracked_search_finds_the_face_near_the_last_one_and_falls_back_to_the_whole_frame(tmp_path: Path) -> None:
+    """track=True: every frame is searched (near the last face, else everywhere); boxes agree with a full search,
+    a jump across the frame is found by the fallback, and a faceless frame is no_face only after the full search."""
+    face = _face(size=96, seed=7)
+    positions = [(20, 20), (24, 22), (28, 25), (130, 70), (133, 72)]  # a small drift, then a jump
+    frames = [_scene(face, x, y) for x, y in positions] + [_scene(None, 0, 0)] + [_scene(face, 135, 74)]
+    folder = _write_frames(tmp_path / "scene", frames)
+    gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    full = [media.detect_face(g) for g in gray]
+    assert full[5] is None and all(b is not None for i, b in enumerate(full) if i != 5)
+    near = media.detect_near(gray[1], full[0])
+    assert near is not None and _iou(near, full[1]) > 0.8
+    assert media.detect_near(gray[3], full[2]) is None  # the face jumped away: not found near
+    clip, counts = read_faces(path=folder, frames=4, size=32, track=True)
+    assert counts == {FACE_OK: 6, NO_FACE: 1} and clip is not None
+    cache = tmp_path / "boxes"
+    read_faces(path=folder, frames=4, size=32, track=True, cache=cache)
+    boxes = json.loads(next(cache.glob("*.json")).read_text())["boxes"]
+    assert boxes[5] is None
+    assert all(_iou(tuple(b), full[i]) > 0.8 for i, b in enumerate(boxes) if i != 5)
+    assert media.face_cache_key(path=folder, track=True) != media.face_cache_key(path=folder)
+    with pytest.raises(DataError, match="track"):
+        read_faces(path=folder, frames=4, size=32, track=True, detect_every=2)

@@ -69,7 +69,7 @@ def declared_face_cropped(*, fmt: str, root: Path) -> bool:
 
 
 def _clip_file(*, path: Path, frames: int, size: int, cache: Path) -> Path:
-    return cache / f"faces-{media.face_cache_key(path=path)}-{frames}x{size}.npz"
+    return cache / f"faces-{media.face_cache_key(path=path, track=True)}-{frames}x{size}.npz"
 
 
 def read_face_clip(
@@ -77,8 +77,9 @@ def read_face_clip(
 ) -> tuple[np.ndarray | None, dict[str, int]]:
     """``(frames, size, size, 3)`` RGB face crops of an uncropped clip (None when no frame passes) and the counts.
 
-    Exactly :func:`affectgate.datasets.media.read_faces` with the default bar and a full search of every
-    frame; with ``cache``, through the box cache and a cache of the result (module docstring).
+    Exactly :func:`affectgate.datasets.media.read_faces` with the default bar and ``track=True`` (every
+    frame searched near the last face, then the whole frame when not found there); with ``cache``,
+    through the box cache and a cache of the result (module docstring).
     """
     file = _clip_file(path=path, frames=frames, size=size, cache=cache) if cache is not None and path.exists() else None
     if file is not None and file.is_file():
@@ -90,7 +91,7 @@ def read_face_clip(
         except (OSError, ValueError, KeyError):  # a torn write: read again
             file.unlink(missing_ok=True)
     clip, counts = media.read_faces(
-        path=path, frames=frames, size=size, cache=None if cache is None else cache / "face_boxes"
+        path=path, frames=frames, size=size, cache=None if cache is None else cache / "face_boxes", track=True
     )
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)

@@ -257,6 +257,38 @@ def detect_face(gray: np.ndarray, *, quality: FaceQuality | None = None, detect_
     return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
 
 
+#: A tracked search looks for the face again within this share of the last box's side around it ...
+TRACK_PAD = 0.5
+#: ... at sizes between these shares of the last box's side (a face moves and scales little frame to frame).
+TRACK_SCALE = (0.8, 1.25)
+
+
+def detect_near(gray: np.ndarray, box: Box, *, quality: FaceQuality | None = None) -> Box | None:
+    """The largest Haar face in the window around ``box`` (the previous frame's face), at nearly its size; or None.
+
+    A real detection on this frame's pixels (the cascade must fire with ``min_neighbors`` there), only
+    over a smaller region and a narrow band of scales: several times cheaper than :func:`detect_face`
+    on the whole frame. None means "not found near": the caller searches the whole frame before it
+    decides there is no face.
+    """
+    q = quality or FaceQuality()
+    x, y, w, h = box
+    side = max(w, h)
+    pad = int(round(side * TRACK_PAD))
+    x0, y0 = max(0, x - pad), max(0, y - pad)
+    x1, y1 = min(gray.shape[1], x + w + pad), min(gray.shape[0], y + h + pad)
+    lo, hi = max(8, int(side * TRACK_SCALE[0])), int(np.ceil(side * TRACK_SCALE[1]))
+    if x1 - x0 < lo or y1 - y0 < lo:
+        return None
+    boxes = _cascade().detectMultiScale(
+        gray[y0:y1, x0:x1], scaleFactor=q.scale_factor, minNeighbors=q.min_neighbors, minSize=(lo, lo), maxSize=(hi, hi)
+    )
+    if len(boxes) == 0:
+        return None
+    bx, by, bw, bh = (int(v) for v in max(boxes, key=lambda b: int(b[2]) * int(b[3])))
+    return x0 + bx, y0 + by, bw, bh
+
+
 def _bar(shape: tuple[int, ...], box: Box, face_gray: np.ndarray, q: FaceQuality) -> str:
     """The outcome of the size and sharpness bar for ``box`` in a frame of ``shape`` (``face_gray``: the box's grey)."""
     side = max(box[2], box[3])
@@ -344,7 +376,9 @@ def _gray(bgr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
 
 
-def _check_read(*, frames: int, size: int, detect_every: int, detect_side: int | None) -> None:
+def _check_read(*, frames: int, size: int, detect_every: int, detect_side: int | None, track: bool = False) -> None:
+    if track and detect_every != 1:
+        raise DataError("track searches every frame near the last face", fix="use track with detect_every=1")
     if frames < 1 or size < 1:
         raise DataError(f"cannot sample {frames} frames of {size}x{size} px", fix="frames and size must be >= 1")
     if detect_every < 1:
@@ -353,7 +387,12 @@ def _check_read(*, frames: int, size: int, detect_every: int, detect_side: int |
 
 
 def face_cache_key(
-    *, path: Path, quality: FaceQuality | None = None, detect_every: int = 1, detect_side: int | None = None
+    *,
+    path: Path,
+    quality: FaceQuality | None = None,
+    detect_every: int = 1,
+    detect_side: int | None = None,
+    track: bool = False,
 ) -> str:
     """Cache key of a clip's face boxes: its files (name, size, mtime), the bar, the cascade, OpenCV and the search."""
     if path.is_dir():
@@ -361,11 +400,16 @@ def face_cache_key(
     else:
         st = path.stat()
         entries = [(path.name, st.st_size, st.st_mtime_ns)]
-    return _key(path, entries, quality or FaceQuality(), detect_every, detect_side)
+    return _key(path, entries, quality or FaceQuality(), detect_every, detect_side, track)
 
 
 def _key(
-    path: Path, entries: list[tuple[str, int, int]], q: FaceQuality, detect_every: int, detect_side: int | None
+    path: Path,
+    entries: list[tuple[str, int, int]],
+    q: FaceQuality,
+    detect_every: int,
+    detect_side: int | None,
+    track: bool = False,
 ) -> str:
     raw = [
         os.path.abspath(path),
@@ -376,6 +420,8 @@ def _key(
         detect_every,
         detect_side,
     ]
+    if track:  # keys of the untracked searches stay as they were
+        raw.append(["track", TRACK_PAD, list(TRACK_SCALE)])
     return hashlib.sha256(json.dumps(raw).encode("utf-8")).hexdigest()[:32]
 
 
@@ -411,6 +457,7 @@ def _faces(
     detect_every: int,
     detect_side: int | None,
     cached: list[Box | None] | None,
+    track: bool = False,
 ) -> tuple[list[np.ndarray], Counter[str], list[Box | None]]:
     """Crops (BGR, not resized) of the frames that pass the bar, the count per outcome and each frame's box.
 
@@ -430,7 +477,12 @@ def _faces(
             img = decode() if box is not None else None
         else:
             img = decode()
-            if box is None or i % detect_every == 0 or img.shape != seen:  # a box is reused on same-size frames
+            if track:  # search near the last face first, then the whole frame: every frame is searched
+                gray = _gray(img)
+                near = detect_near(gray, box, quality=q) if box is not None and img.shape == seen else None
+                box = near if near is not None else detect_face(gray, quality=q, detect_side=detect_side)
+                seen = img.shape
+            elif box is None or i % detect_every == 0 or img.shape != seen:  # a box is reused on same-size frames
                 gray = _gray(img)
                 box, seen = detect_face(gray, quality=q, detect_side=detect_side), img.shape
         boxes.append(box)
@@ -456,6 +508,7 @@ def read_faces(
     detect_every: int = 1,
     detect_side: int | None = None,
     cache: Path | None = None,
+    track: bool = False,
 ) -> tuple[np.ndarray | None, dict[str, int]]:
     """Face crops of a video or frame folder that is not already cropped, and the count per outcome.
 
@@ -466,6 +519,9 @@ def read_faces(
     within a few frames. Every frame still passes the size and sharpness bar on its own pixels, and a
     frame is only rejected as ``no_face`` after the detector searched it.
     ``detect_side``: the detector searches a shrunk copy of the frame (see :func:`detect_face`).
+    ``track``: every frame is searched, first near the previous frame's face at nearly its size
+    (:func:`detect_near`, several times cheaper), and over the whole frame when it is not found there,
+    so a frame is ``no_face`` only after a full search (the gate's screening reads this way).
     ``cache``: a folder of detected boxes, one small JSON per clip under :func:`face_cache_key` (the
     clip's files with size and mtime, the bar, the cascade, the OpenCV version, ``detect_every`` and
     ``detect_side``). A later read of the same clip skips only the detector: it still decodes every
@@ -477,7 +533,7 @@ def read_faces(
     gives the same crops as :func:`crop_face` on the RGB frame. The defaults (``detect_every=1``,
     ``detect_side=None``) give exactly ``crop_face`` on every frame.
     """
-    _check_read(frames=frames, size=size, detect_every=detect_every, detect_side=detect_side)
+    _check_read(frames=frames, size=size, detect_every=detect_every, detect_side=detect_side, track=track)
     q = quality or FaceQuality()
     file, files = None, None
     if cache is not None and path.exists():  # a missing path is reported by the reading below
@@ -486,8 +542,8 @@ def read_faces(
         else:
             st = path.stat()
             entries = [(path.name, st.st_size, st.st_mtime_ns)]
-        file = cache / f"{_key(path, entries, q, detect_every, detect_side)}.json"
-    search = partial(_faces, path, files=files, q=q, detect_every=detect_every, detect_side=detect_side)
+        file = cache / f"{_key(path, entries, q, detect_every, detect_side, track)}.json"
+    search = partial(_faces, path, files=files, q=q, detect_every=detect_every, detect_side=detect_side, track=track)
     cached = _load_boxes(file) if file is not None else None
     kept, counts, boxes = search(cached=cached)
     if cached is not None and len(cached) != len(boxes):  # a stale entry: detect again
@@ -514,6 +570,7 @@ def read_faces_many(
     detect_side: int | None = None,
     cache: Path | None = None,
     workers: int = 2,
+    track: bool = False,
 ) -> list[tuple[np.ndarray | None, dict[str, int]]]:
     """:func:`read_faces` of every path, in order, decoded by ``workers`` threads.
 
@@ -523,7 +580,7 @@ def read_faces_many(
     """
     if workers < 1:
         raise DataError(f"workers={workers}", fix="use 1 or more decoding threads")
-    _check_read(frames=frames, size=size, detect_every=detect_every, detect_side=detect_side)
+    _check_read(frames=frames, size=size, detect_every=detect_every, detect_side=detect_side, track=track)
 
     def one(path: Path) -> tuple[np.ndarray | None, dict[str, int]]:
         return read_faces(
@@ -534,6 +591,7 @@ def read_faces_many(
             detect_every=detect_every,
             detect_side=detect_side,
             cache=cache,
+            track=track,
         )
 
     if workers == 1 or len(paths) < 2:
