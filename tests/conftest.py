@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,24 @@ def _env_for(tmp: Path) -> dict[str, str]:
         "AFFECTGATE_DATA_ROOT": str(tmp / "data"),
         "PREFECT_HOME": str(tmp / ".affectgate" / "prefect"),
     }
+
+
+@contextmanager
+def own_workspace(tmp: Path, mp: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings of a workspace and data root of their own under ``tmp`` (env set on ``mp``), torch on 1 thread."""
+    import torch
+
+    for k, v in _env_for(tmp).items():
+        mp.setenv(k, v)
+    get_settings.cache_clear()
+    (tmp / "data").mkdir(exist_ok=True)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield get_settings()
+    finally:
+        torch.set_num_threads(before)
+        get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from affectgate.cli import app
-from affectgate.settings import Settings, get_settings
+from affectgate.settings import Settings
+from conftest import own_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -35,19 +35,8 @@ class Space:
 
 @pytest.fixture
 def space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Space]:
-    for k, v in {
-        "AFFECTGATE_PROJECT_ROOT": str(ROOT),
-        "AFFECTGATE_WORKSPACE": str(tmp_path / "ws"),
-        "AFFECTGATE_DATA_ROOT": str(tmp_path / "data"),
-    }.items():
-        monkeypatch.setenv(k, v)
-    get_settings.cache_clear()
-    (tmp_path / "data").mkdir()
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield Space(settings=get_settings(), data=tmp_path / "data")
-    torch.set_num_threads(before)
-    get_settings.cache_clear()
+    with own_workspace(tmp_path, monkeypatch) as settings:
+        yield Space(settings=settings, data=tmp_path / "data")
 
 
 def _report(space: Space) -> tuple[Path, dict]:

@@ -4,6 +4,11 @@ An int8 candidate (``zoo quantize``) records in its lock file the folder and sha
 it was quantised from. This evaluator loads that model (refusing it if its digest changed), predicts
 the same split and reports ``int8.war_drop`` / ``int8.uar_drop`` (fp32 minus int8: positive = int8 is
 worse) and the top-1 agreement of the two. For an fp32 candidate it is skipped with the reason.
+
+The split is DFEW's (:class:`~affectgate.datasets.dfew.DFEWSplit`, predicted as the gate predicts it) or
+the selection of any other format (:class:`~affectgate.datasets.selection.EvalSplit`: frame folders,
+videos or images, predicted with :func:`affectgate.inference.predict_samples` like the candidate was).
+Only the predictions are compared, so no group table or DFEW ``metadata.csv`` is read for the fp32 run.
 """
 
 from __future__ import annotations
@@ -16,13 +21,12 @@ import pandas as pd
 from affectgate.errors import ModelError
 from affectgate.evaluators.accuracy import uar, war
 from affectgate.evaluators.registry import ModelInputs, register_evaluator
-from affectgate.records import EvalResult, Measurement
+from affectgate.records import Candidate, EvalResult, Measurement
 
 
 @register_evaluator("int8_drop")
 def evaluate_int8_drop(*, predictions: pd.DataFrame, params: dict[str, Any], model: ModelInputs) -> EvalResult:
     """WAR/UAR of the fp32 original minus those of the int8 candidate, on the same clips."""
-    from affectgate.inference import predict_split
     from affectgate.zoo.runtime import load_candidate
 
     cand = model.candidate
@@ -42,14 +46,7 @@ def evaluate_int8_drop(*, predictions: pd.DataFrame, params: dict[str, Any], mod
             f"(sha256 {fp32.onnx_sha256[:12]}… vs {cand.fp32_sha256[:12]}…)",
             fix="re-run `affectgate zoo quantize` on the current fp32 export",
         )
-    ref = predict_split(
-        candidate=fp32,
-        split=model.split,
-        batch_size=model.batch_size,
-        threads=model.threads,
-        cache=model.clip_cache,
-    )
-    ref_pred = ref.predictions.set_index("sample_id")["pred"]
+    ref_pred = _fp32_predictions(fp32=fp32, model=model)
     got = predictions.set_index("sample_id")
     if set(ref_pred.index) != set(got.index):
         raise ValueError("the fp32 and int8 predictions cover different clips")
@@ -80,3 +77,31 @@ def evaluate_int8_drop(*, predictions: pd.DataFrame, params: dict[str, Any], mod
             ),
         ),
     )
+
+
+def _fp32_predictions(*, fp32: Candidate, model: ModelInputs) -> pd.Series:
+    """Top-1 class of the fp32 model per sample id, on the split the int8 candidate was evaluated on.
+
+    A non-DFEW selection is predicted like the gate predicts it (:func:`predict_samples`), with a table of
+    the sample ids only: DFEW's :func:`predict_split` would read the dataset root's ``metadata.csv`` as
+    DFEW's (keyed by ``video_name``), which another format's sidecar need not be.
+    """
+    from affectgate.datasets.selection import EvalSplit
+    from affectgate.inference import predict_samples, predict_split
+
+    split = model.split
+    if isinstance(split, EvalSplit):
+        ids = pd.Index([s.video_name for s in split.samples], name="sample_id")
+        out = predict_samples(
+            candidate=fp32,
+            split=split,
+            table=pd.DataFrame(index=ids),
+            batch_size=model.batch_size,
+            threads=model.threads,
+            cache=model.clip_cache,
+        )
+    else:
+        out = predict_split(
+            candidate=fp32, split=split, batch_size=model.batch_size, threads=model.threads, cache=model.clip_cache
+        )
+    return out.predictions.set_index("sample_id")["pred"]
