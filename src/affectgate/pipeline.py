@@ -474,7 +474,7 @@ def not_applicable(*, candidate: Candidate, evaluator: str) -> str | None:
         )
     if evaluator == "int8_drop" and candidate.precision != "int8":
         return None  # it skips itself: an fp32 candidate has no int8 drop
-    if is_engagement_card(candidate.card) and evaluator in VIDEO_ONLY_EVALUATORS:
+    if is_engagement_card(candidate.card) and evaluator in CLASS_EVALUATORS:
         return (
             f"not applicable to an engagement-signal candidate: the {evaluator} evaluator compares class "
             f"predictions (WAR), and {candidate.card.arch} has no emotion output"
@@ -487,8 +487,11 @@ def not_applicable(*, candidate: Candidate, evaluator: str) -> str | None:
     return None
 
 
+#: Evaluators that compare class predictions (WAR): not for an engagement-signal model.
+CLASS_EVALUATORS = ("robustness", "int8_drop")
 #: Evaluators that feed the model video clips only (an audio-visual model also needs its audio input).
-VIDEO_ONLY_EVALUATORS = ("robustness", "int8_drop")
+#: Robustness feeds an audio-visual model its clean audio beside the corrupted video.
+VIDEO_ONLY_EVALUATORS = ("int8_drop",)
 
 
 def not_applicable_result(*, name: str, params: Mapping[str, Any], why: str) -> EvalResult:

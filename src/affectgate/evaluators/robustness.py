@@ -5,7 +5,9 @@ split's clips (``max_clips``, default 64) exactly as inference does (``read_clip
 frames and size), applies each corruption of :mod:`affectgate.evaluators.corruptions` at each
 severity to the decoded uint8 clips (the frames the model sees, before normalisation), preprocesses
 them as the card says and runs the candidate in onnxruntime. Clean WAR is measured on the same
-subsample by the same code, so a delta isolates the corruption.
+subsample by the same code, so a delta isolates the corruption. An audio-visual candidate gets each
+clip's clean log-mel audio (``inference.audio_features``) beside every corrupted video, so its deltas
+measure how much the fusion leans on a degraded picture.
 
 Measurements: ``robustness.clean_war``; per corruption and severity (``group="corruption=<name>,
 severity=<k>"``) ``robustness.war`` and ``robustness.war_delta`` = corrupted WAR − clean WAR (negative
@@ -16,6 +18,7 @@ comma string, or an int k meaning 1..k; default 1..3), ``max_clips`` (default 64
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,11 +26,10 @@ import pandas as pd
 
 from affectgate.datasets.dfew import read_clips
 from affectgate.datasets.labels import CANONICAL_EMOTIONS
-from affectgate.errors import ModelError
 from affectgate.evaluators.accuracy import war
 from affectgate.evaluators.corruptions import CORRUPTIONS, SEVERITIES, check_corruption, corrupt
 from affectgate.evaluators.registry import ModelInputs, register_evaluator
-from affectgate.inference import predict_clips
+from affectgate.inference import audio_features, predict_av_clips, predict_clips
 from affectgate.records import EvalResult, Measurement
 from affectgate.zoo.runtime import Session, open_session
 
@@ -56,10 +58,17 @@ def parse_severities(value: Any) -> tuple[int, ...]:
     return out
 
 
-def _predict_labels(*, session: Session, clips: np.ndarray, batch_size: int) -> np.ndarray:
+def _predict_labels(
+    *, session: Session, clips: np.ndarray, batch_size: int, audio: np.ndarray | None = None
+) -> np.ndarray:
+    """Canonical labels of ``clips``; an audio-visual model gets the same rows of ``audio`` (log-mel) beside them."""
     preds = []
     for start in range(0, len(clips), batch_size):
-        probs, _ = predict_clips(session=session, clips=clips[start : start + batch_size])
+        part = slice(start, start + batch_size)
+        if audio is None:
+            probs, _ = predict_clips(session=session, clips=clips[part])
+        else:
+            probs, _ = predict_av_clips(session=session, clips=clips[part], audio=audio[part])
         preds.append(probs.argmax(axis=1))
     idx = np.concatenate(preds) if preds else np.zeros(0, dtype=int)
     return np.array([CANONICAL_EMOTIONS[i] for i in idx], dtype=object)
@@ -78,11 +87,6 @@ def evaluate_robustness(*, predictions: pd.DataFrame, params: dict[str, Any], mo
         raise ValueError(f"max_clips must be >= 1, got {max_clips}")
     cand = model.candidate
     spec = cand.card.input
-    if spec.audio is not None:
-        raise ModelError(
-            f"{cand.name} takes an audio input; the robustness evaluator corrupts video only",
-            fix="leave robustness out of the suite for audio-visual candidates",
-        )
     samples = model.split.samples
     if not samples:
         raise ValueError("the split has no clips")
@@ -92,17 +96,21 @@ def evaluate_robustness(*, predictions: pd.DataFrame, params: dict[str, Any], mo
     clips = read_clips(
         samples=chosen, frames=spec.frames, size=spec.size, workers=model.threads, cache=model.clip_cache
     )
+    # an audio-visual model hears its clean audio under every video corruption: the deltas isolate the video
+    audio = audio_features(samples=chosen, spec=spec.audio) if spec.audio is not None else None
     y_true = np.array([s.label for s in chosen], dtype=object)
     session = open_session(candidate=cand, threads=model.threads)
     batch = max(1, model.batch_size)
-    clean = war(y_true, _predict_labels(session=session, clips=clips, batch_size=batch))
+    predict = partial(_predict_labels, session=session, batch_size=batch, audio=audio)
+    clean = war(y_true, predict(clips=clips))
     n = len(chosen)
+    heard = "; audio input unchanged (clean)" if audio is not None else ""
     measurements = [
         Measurement(
             name="robustness.clean_war",
             value=clean,
             higher_is_better=True,
-            averaging=f"micro accuracy on the {n} subsampled clean clips",
+            averaging=f"micro accuracy on the {n} subsampled clean clips{heard}",
             n=n,
         )
     ]
@@ -115,7 +123,7 @@ def evaluate_robustness(*, predictions: pd.DataFrame, params: dict[str, Any], mo
                     for clip, idx in zip(clips, picked, strict=True)
                 ]
             )
-            acc = war(y_true, _predict_labels(session=session, clips=corrupted, batch_size=batch))
+            acc = war(y_true, predict(clips=corrupted))
             delta = acc - clean
             group = f"corruption={name},severity={severity}"
             measurements += [
@@ -126,7 +134,7 @@ def evaluate_robustness(*, predictions: pd.DataFrame, params: dict[str, Any], mo
                     name="robustness.war_delta",
                     value=delta,
                     higher_is_better=True,
-                    averaging="corrupted WAR - clean WAR on the same clips (negative is worse)",
+                    averaging=f"corrupted WAR - clean WAR on the same clips (negative is worse){heard}",
                     group=group,
                     n=n,
                 ),
