@@ -88,15 +88,72 @@ def train_zoo_model(
             fix=f"train {arch} with affectgate.zoo.train.train_classifier and its dataset's targets",
         )
     split = load_dfew_split(root=data, fold=fold, split="train")
-    clips = read_clips(samples=split.samples, frames=card.input.frames, size=card.input.size, workers=threads)
-    targets = np.asarray([card.labels.index(s.label) for s in split.samples])
-    va = None
-    if "valence_arousal" in card.output_kinds:
-        va = np.asarray([CIRCUMPLEX_VA.get(s.label, (0.0, 0.0)) for s in split.samples], dtype=np.float32)
-        if console is not None:
-            console.print("  VA head: fitted to the circumplex prior of the class label (no annotated VA in DFEW)")
+    return _fit(
+        card=card,
+        arch=arch,
+        samples=list(split.samples),
+        data=data,
+        fold=fold,
+        out=out,
+        seed=seed,
+        threads=threads,
+        config=config,
+        console=console,
+    )
+
+
+def _fit(
+    *,
+    card: ModelCard,
+    arch: str,
+    samples: list,  # type: ignore[type-arg] - DFEW or any format's samples (video_name, label, frame_dir)
+    data: Path,
+    fold: int | None,
+    out: Path,
+    seed: int,
+    threads: int,
+    config: dict[str, object] | None,
+    console: Console | None,
+) -> TrainResult:
+    """Decode the samples, build the card's targets, train and save the checkpoint (shared by both trainers).
+
+    Targets: class indices for a classifier (a VA head is fitted to the circumplex prior of the class
+    label: no set here has annotated VA), per-frame signals and clip attention for the engagement
+    model; an audio-visual card gets each sample's log-mel audio.
+    """
+    from affectgate.inference import audio_features
+
+    clips = read_clips(samples=samples, frames=card.input.frames, size=card.input.size, workers=threads)
+    audio = audio_features(samples=samples, spec=card.input.audio) if card.input.audio is not None else None
+    targets = va = engagement = None
+    if "discrete_emotion" in card.output_kinds:
+        targets = np.asarray([card.labels.index(str(s.label)) for s in samples])
+        if "valence_arousal" in card.output_kinds:
+            va = np.asarray([CIRCUMPLEX_VA.get(s.label, (0.0, 0.0)) for s in samples], dtype=np.float32)
+            if console is not None:
+                console.print("  VA head: fitted to the circumplex prior of the class label (no annotated VA)")
+    elif "engagement" in card.output_kinds:
+        from affectgate.datasets.engagement import engagement_targets as read_signals
+        from affectgate.zoo.archs.engagement import engagement_targets
+
+        signals, _, attention = read_signals(
+            root=data, sample_ids=[s.video_name for s in samples], frames=card.input.frames
+        )
+        engagement = engagement_targets(
+            signals=torch.from_numpy(signals), attention=torch.tensor(attention, dtype=torch.float32)
+        ).numpy()
+    else:
+        raise ModelError(f"{arch} has neither class nor engagement outputs", fix="train it with its own targets")
     result = train_classifier(
-        card=card, clips=clips, targets=targets, seed=seed, threads=threads, console=console, va_targets=va
+        card=card,
+        clips=clips,
+        targets=targets,
+        seed=seed,
+        threads=threads,
+        console=console,
+        va_targets=va,
+        engagement_targets=engagement,
+        audio=audio,
     )
     save_checkpoint(out=out, arch=arch, model=result.model, data=data, fold=fold, config=config)
     return result
@@ -205,38 +262,19 @@ def train_on_format(
     ``out`` for :func:`export_zoo_model`.
     """
     from affectgate.datasets.selection import select_for_gate
-    from affectgate.inference import audio_features
 
     card = apply_config(card=zoo_card(project_root=project_root, arch=arch), config=config)
     get_arch(arch)
     _, split = select_for_gate(fmt=data_format, root=data, fold=fold, split="train")
-    samples = list(split.samples)
-    clips = read_clips(samples=samples, frames=card.input.frames, size=card.input.size, workers=threads)
-    audio = audio_features(samples=samples, spec=card.input.audio) if card.input.audio is not None else None
-    targets = engagement = None
-    if "discrete_emotion" in card.output_kinds:
-        targets = np.asarray([card.labels.index(str(s.label)) for s in samples])
-    elif "engagement" in card.output_kinds:
-        from affectgate.datasets.engagement import engagement_targets as read_signals
-        from affectgate.zoo.archs.engagement import engagement_targets
-
-        signals, _, attention = read_signals(
-            root=data, sample_ids=[s.video_name for s in samples], frames=card.input.frames
-        )
-        engagement = engagement_targets(
-            signals=torch.from_numpy(signals), attention=torch.tensor(attention, dtype=torch.float32)
-        ).numpy()
-    else:
-        raise ModelError(f"{arch} has neither class nor engagement outputs", fix="train it with its own targets")
-    result = train_classifier(
+    return _fit(
         card=card,
-        clips=clips,
-        targets=targets,
+        arch=arch,
+        samples=list(split.samples),
+        data=data,
+        fold=fold,
+        out=out,
         seed=seed,
         threads=threads,
+        config=config,
         console=console,
-        engagement_targets=engagement,
-        audio=audio,
     )
-    save_checkpoint(out=out, arch=arch, model=result.model, data=data, fold=fold, config=config)
-    return result
