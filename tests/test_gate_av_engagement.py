@@ -178,12 +178,14 @@ def test_demo_part_c_signal_models_table(space):
     rows = run_signal_models(
         settings=space.settings, gate=partial(run_gate, settings=space.settings), console=console, demos=demos
     )
-    assert [(r.arch, r.technique) for r in rows] == [
-        ("av_fusion", "audio_video_fusion"),
-        ("engagement", "engagement_signals"),
+    assert [(r.arch, r.technique, r.precision) for r in rows] == [
+        ("av_fusion", "audio_video_fusion", "fp32"),
+        ("av_fusion", "audio_video_fusion", "int8"),  # dynamic int8, its drop measured by the gate
+        ("engagement", "engagement_signals", "fp32"),
     ]
-    assert [r.context_id for r in rows[1].results] == ["eu-elearning-engagement", "eu-classroom"]
-    assert rows[1].results[1].verdict == "block"  # classroom: Art. 5(1)(f), whatever the model
+    assert rows[1].results[0].metrics["int8.war_drop"] is not None
+    assert [r.context_id for r in rows[2].results] == ["eu-elearning-engagement", "eu-classroom"]
+    assert rows[2].results[1].verdict == "block"  # classroom: Art. 5(1)(f), whatever the model
     print_zoo_table(rows, console=console)
     text = buf.getvalue()
     assert "av_fusion: ravdess layout" in text and "engagement: engagement layout" in text

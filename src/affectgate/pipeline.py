@@ -456,10 +456,9 @@ def not_applicable(*, candidate: Candidate, evaluator: str) -> str | None:
     """Why an evaluator of the suite cannot run on this candidate (it is then ``skipped`` with the reason), or None.
 
     Evaluators that run the model themselves (latency, robustness, int8 drop, drift's clip statistics)
-    have no model session for a predictions file. Robustness and the int8 drop feed video clips only
-    (an audio-visual model also needs its audio) and compare class predictions (an engagement-signal
-    model has none). The policy packs treat a skipped evaluator as missing evidence where a context
-    requires it (quality.evidence.required_evaluators, euaia.art15.robustness).
+    have no model session for a predictions file. Robustness and the int8 drop compare class predictions
+    (an engagement-signal model has none; an audio-visual model gets its audio beside the clips). The
+    policy packs treat a skipped evaluator as missing evidence where a context requires it (quality.evidence.required_evaluators, euaia.art15.robustness).
     """
     try:
         runs_model = needs_model(evaluator)
@@ -479,19 +478,12 @@ def not_applicable(*, candidate: Candidate, evaluator: str) -> str | None:
             f"not applicable to an engagement-signal candidate: the {evaluator} evaluator compares class "
             f"predictions (WAR), and {candidate.card.arch} has no emotion output"
         )
-    if candidate.card.input.audio is not None and evaluator in VIDEO_ONLY_EVALUATORS:
-        return (
-            f"not applicable to an audio-visual candidate yet: the {evaluator} evaluator feeds video clips only, "
-            f"and {candidate.card.arch} also needs its {candidate.card.input.audio.name!r} input"
-        )
     return None
 
 
-#: Evaluators that compare class predictions (WAR): not for an engagement-signal model.
+#: Evaluators that compare class predictions (WAR): not for an engagement-signal model. Both feed an
+#: audio-visual model its audio (robustness: clean audio beside the corrupted video).
 CLASS_EVALUATORS = ("robustness", "int8_drop")
-#: Evaluators that feed the model video clips only (an audio-visual model also needs its audio input).
-#: Robustness feeds an audio-visual model its clean audio beside the corrupted video.
-VIDEO_ONLY_EVALUATORS = ("int8_drop",)
 
 
 def not_applicable_result(*, name: str, params: Mapping[str, Any], why: str) -> EvalResult:
