@@ -458,7 +458,8 @@ def not_applicable(*, candidate: Candidate, evaluator: str) -> str | None:
     Evaluators that run the model themselves (latency, robustness, int8 drop, drift's clip statistics)
     have no model session for a predictions file. Robustness and the int8 drop compare class predictions
     (an engagement-signal model has none; an audio-visual model gets its audio beside the clips). The
-    policy packs treat a skipped evaluator as missing evidence where a context requires it (quality.evidence.required_evaluators, euaia.art15.robustness).
+    policy packs treat a skipped evaluator as missing evidence where a context requires it
+    (quality.evidence.required_evaluators, euaia.art15.robustness).
     """
     try:
         runs_model = needs_model(evaluator)
