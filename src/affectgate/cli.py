@@ -353,29 +353,47 @@ def zoo_export(arch: Annotated[str, typer.Argument(help="Architecture id.")]) ->
 def zoo_quantize(
     arch: Annotated[str, typer.Argument(help="Architecture id (exported first with `affectgate zoo export`).")],
     data: Annotated[
-        Path | None, typer.Option(help="DFEW-layout set; static calibration clips come from its train split.")
-    ] = Path("data/synth_dfew"),
-    fold: Annotated[int, typer.Option(help="DFEW fold (set_N) whose train split gives calibration clips.")] = 1,
+        Path | None,
+        typer.Option(
+            help="Set whose train split gives the static calibration clips; default data/synth_dfew (dfew) or "
+            "<data root>/synth_<format>."
+        ),
+    ] = None,
+    data_format: Annotated[
+        str, typer.Option("--format", help="Dataset format of --data (a registered loader; default dfew).")
+    ] = "dfew",
+    fold: Annotated[
+        int | None, typer.Option(help="Fold whose train split gives calibration clips; default: the format's.")
+    ] = None,
     n_calib: Annotated[int, typer.Option(help="Number of calibration clips (static quantisation).")] = 32,
     method: Annotated[
         str, typer.Option(help="auto (static QDQ for CNNs, dynamic MatMul for transformer/AV), static or dynamic.")
     ] = "auto",
 ) -> None:
     """Int8 variant of an exported model: model.int8.onnx next to it and a separate candidate folder ARCH_int8."""
+    from affectgate.datasets.selection import resolve_selection
+    from affectgate.errors import DataError
     from affectgate.zoo.build import quantize_zoo_model
 
     settings = get_settings()
     if method not in ("auto", "static", "dynamic"):
         raise _fail(ValueError(f"--method must be auto, static or dynamic, not {method!r}"))
     try:
+        if data_format not in gate_formats():
+            raise DataError(
+                f"unknown dataset format {data_format!r}", fix=f"--format is one of {', '.join(gate_formats())}"
+            )
+        if data is None:
+            data = Path("data/synth_dfew") if data_format == "dfew" else settings.data_dir / f"synth_{data_format}"
         res = quantize_zoo_model(
             out=settings.models_dir / arch,
-            data=settings.resolve(data) if data is not None else None,
-            fold=fold,
+            data=settings.resolve(data),
+            fold=resolve_selection(fmt=data_format, fold=fold, split="train")[0],
             n_calib=n_calib,
             method=method,
             seed=settings.seed,
             threads=settings.ort_threads,
+            data_format=data_format,
         )
     except AffectgateError as exc:
         raise _fail(exc) from None

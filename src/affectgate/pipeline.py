@@ -456,8 +456,8 @@ def not_applicable(*, candidate: Candidate, evaluator: str) -> str | None:
     """Why an evaluator of the suite cannot run on this candidate (it is then ``skipped`` with the reason), or None.
 
     Evaluators that run the model themselves (latency, robustness, int8 drop, drift's clip statistics)
-    have no model session for a predictions file. Robustness and the int8 drop compare class predictions
-    (an engagement-signal model has none; an audio-visual model gets its audio beside the clips). The
+    have no model session for a predictions file. Robustness compares class predictions (an
+    engagement-signal model has none; an audio-visual model gets its audio beside the clips). The
     policy packs treat a skipped evaluator as missing evidence where a context requires it
     (quality.evidence.required_evaluators, euaia.art15.robustness).
     """
@@ -482,9 +482,9 @@ def not_applicable(*, candidate: Candidate, evaluator: str) -> str | None:
     return None
 
 
-#: Evaluators that compare class predictions (WAR): not for an engagement-signal model. Both feed an
-#: audio-visual model its audio (robustness: clean audio beside the corrupted video).
-CLASS_EVALUATORS = ("robustness", "int8_drop")
+#: Evaluators that compare class predictions (WAR): not for an engagement-signal model (the int8 drop
+#: measures its MAE increase instead). They feed an audio-visual model its audio too.
+CLASS_EVALUATORS = ("robustness",)
 
 
 def not_applicable_result(*, name: str, params: Mapping[str, Any], why: str) -> EvalResult:
@@ -594,7 +594,14 @@ def apply_decision(*, settings: Settings, evaluation: Evaluation, decision: Poli
     report = evaluation.report
     metrics = {
         name: (m.value if (m := report.metric(name)) else None)
-        for name in ("war", "uar", "fairness.accuracy_max_gap", "fairness.error_max_gap", "int8.war_drop")
+        for name in (
+            "war",
+            "uar",
+            "fairness.accuracy_max_gap",
+            "fairness.error_max_gap",
+            "int8.war_drop",
+            "int8.attention_mae_increase",
+        )
     }
     for name in ("fairness.accuracy_max_gap", "fairness.error_max_gap"):
         gap = report.metric(name)

@@ -3,7 +3,9 @@
 An int8 candidate (``zoo quantize``) records in its lock file the folder and sha256 of the fp32 model
 it was quantised from. This evaluator loads that model (refusing it if its digest changed), predicts
 the same split and reports ``int8.war_drop`` / ``int8.uar_drop`` (fp32 minus int8: positive = int8 is
-worse) and the top-1 agreement of the two. For an fp32 candidate it is skipped with the reason.
+worse) and the top-1 agreement of the two. For an engagement-signal model (no classes) it reports the
+increase in MAE instead (``int8.attention_mae_increase`` and per signal). For an fp32 candidate it is
+skipped with the reason.
 
 The split is DFEW's (:class:`~affectgate.datasets.dfew.DFEWSplit`, predicted as the gate predicts it) or
 the selection of any other format (:class:`~affectgate.datasets.selection.EvalSplit`: frame folders,
@@ -46,6 +48,8 @@ def evaluate_int8_drop(*, predictions: pd.DataFrame, params: dict[str, Any], mod
             f"(sha256 {fp32.onnx_sha256[:12]}… vs {cand.fp32_sha256[:12]}…)",
             fix="re-run `affectgate zoo quantize` on the current fp32 export",
         )
+    if "pred_attention" in predictions.columns and "pred" not in predictions.columns:
+        return _engagement_drop(predictions=predictions, params=params, model=model, fp32=fp32)
     ref_pred = _fp32_predictions(fp32=fp32, model=model)
     got = predictions.set_index("sample_id")
     if set(ref_pred.index) != set(got.index):
@@ -105,3 +109,72 @@ def _fp32_predictions(*, fp32: Candidate, model: ModelInputs) -> pd.Series:
             candidate=fp32, split=split, batch_size=model.batch_size, threads=model.threads, cache=model.clip_cache
         )
     return out.predictions.set_index("sample_id")["pred"]
+
+
+def _engagement_drop(
+    *, predictions: pd.DataFrame, params: dict[str, Any], model: ModelInputs, fp32: Candidate
+) -> EvalResult:
+    """An engagement-signal model's int8 cost: attention-score and per-signal MAE of int8 minus fp32, same clips.
+
+    ``int8.attention_mae_increase`` (clip attention score, 0-1 scale; positive = int8 is worse) is what the
+    quality pack judges for engagement-only contexts; the per-frame signals' increases are reported too.
+    """
+    from affectgate.evaluators.engagement import SIGNALS
+    from affectgate.inference import predict_engagement
+
+    ids = pd.Index([s.video_name for s in model.split.samples], name="sample_id")
+    ref = predict_engagement(
+        candidate=fp32,
+        split=model.split,  # type: ignore[arg-type]
+        table=pd.DataFrame(index=ids),
+        batch_size=model.batch_size,
+        threads=model.threads,
+        cache=model.clip_cache,
+    ).predictions
+    keys = ["sample_id", "frame"]
+    got = predictions.set_index(keys).sort_index()
+    ref = ref.set_index(keys).sort_index()
+    if not got.index.equals(ref.index):
+        raise ValueError("the fp32 and int8 predictions cover different clips or frames")
+    measurements: list[Measurement] = []
+    clips8, clips32 = got.groupby(level=0).first(), ref.groupby(level=0).first()
+    mae8 = float(np.mean(np.abs(clips8["pred_attention"] - clips8["attention"])))
+    mae32 = float(np.mean(np.abs(clips32["pred_attention"] - clips32["attention"])))
+    n = len(clips8)
+    measurements += [
+        Measurement(name="fp32.mae_attention", value=mae32, higher_is_better=False, averaging="mean over clips", n=n),
+        Measurement(
+            name="int8.attention_mae_increase",
+            value=mae8 - mae32,
+            higher_is_better=False,
+            averaging="int8 MAE - fp32 MAE of the clip attention score (0-1 scale; positive = int8 is worse)",
+            n=n,
+        ),
+        Measurement(
+            name="int8.attention_max_abs_diff",
+            value=float(np.max(np.abs(clips8["pred_attention"] - clips32["pred_attention"]))),
+            higher_is_better=False,
+            averaging="max over clips of |int8 - fp32| attention score",
+            n=n,
+        ),
+    ]
+    for sig in SIGNALS:
+        if f"pred_{sig}" not in got.columns:
+            continue
+        inc = float(np.mean(np.abs(got[f"pred_{sig}"] - got[sig])) - np.mean(np.abs(ref[f"pred_{sig}"] - ref[sig])))
+        measurements.append(
+            Measurement(
+                name=f"int8.mae_increase_{sig}",
+                value=inc,
+                higher_is_better=False,
+                averaging="int8 MAE - fp32 MAE over frames (positive = int8 is worse)",
+                label=sig,
+                n=len(got),
+            )
+        )
+    return EvalResult(
+        evaluator="int8_drop",
+        status="ok",
+        params={**params, "fp32_sha256": fp32.onnx_sha256},
+        measurements=tuple(measurements),
+    )

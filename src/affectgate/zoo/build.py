@@ -198,25 +198,43 @@ def export_zoo_model(*, project_root: Path, arch: str, out: Path, seed: int = 0)
     )
 
 
-def calibration_inputs(*, card: ModelCard, data: Path, fold: int, n: int, seed: int, threads: int = 2) -> np.ndarray:
-    """``n`` preprocessed clips drawn (seeded, without replacement) from the train split of ``data``."""
-    split = load_dfew_split(root=data, fold=fold, split="train")
+def calibration_inputs(
+    *, card: ModelCard, data: Path, fold: int | None, n: int, seed: int, threads: int = 2, data_format: str = "dfew"
+) -> dict[str, np.ndarray]:
+    """``n`` preprocessed inputs drawn (seeded, without replacement) from the train split of ``data``, per ONNX input.
+
+    DFEW's split reader for ``dfew``; any other format's train selection through the loader registry (an
+    engagement set for the engagement model; its audio too for an audio-visual card).
+    """
+    if data_format == "dfew":
+        assert fold is not None
+        samples: list = list(load_dfew_split(root=data, fold=fold, split="train").samples)  # type: ignore[type-arg]
+    else:
+        from affectgate.datasets.selection import select_for_gate
+
+        samples = list(select_for_gate(fmt=data_format, root=data, fold=fold, split="train")[1].samples)
     rng = np.random.default_rng(seed)
-    pick = sorted(rng.choice(len(split.samples), size=min(n, len(split.samples)), replace=False).tolist())
-    samples = [split.samples[i] for i in pick]
-    clips = read_clips(samples=samples, frames=card.input.frames, size=card.input.size, workers=threads)
-    return to_model_input(clips=clips, spec=card.input)
+    pick = sorted(rng.choice(len(samples), size=min(n, len(samples)), replace=False).tolist())
+    chosen = [samples[i] for i in pick]
+    clips = read_clips(samples=chosen, frames=card.input.frames, size=card.input.size, workers=threads)
+    feeds = {card.input.name: to_model_input(clips=clips, spec=card.input)}
+    if card.input.audio is not None:
+        from affectgate.inference import audio_features
+
+        feeds[card.input.audio.name] = audio_features(samples=chosen, spec=card.input.audio)
+    return feeds
 
 
 def quantize_zoo_model(
     *,
     out: Path,
     data: Path | None,
-    fold: int = 1,
+    fold: int | None = 1,
     n_calib: int = 32,
     method: str = "auto",
     seed: int = 0,
     threads: int = 2,
+    data_format: str = "dfew",
 ) -> QuantizeResult:
     """Int8 variant of the export in ``out``: static QDQ calibrated on train-split clips, or dynamic (MatMul).
 
@@ -232,11 +250,12 @@ def quantize_zoo_model(
         if data is None:
             raise ModelError(
                 f"static int8 quantisation of {card.arch} needs calibration clips",
-                fix="pass --data (a DFEW-layout set; clips are drawn from its train split) or --method dynamic",
+                fix="pass --data (clips are drawn from its train split; --format for a non-DFEW set) or "
+                "--method dynamic",
             )
-        calibration = {
-            card.input.name: calibration_inputs(card=card, data=data, fold=fold, n=n_calib, seed=seed, threads=threads)
-        }
+        calibration = calibration_inputs(
+            card=card, data=data, fold=fold, n=n_calib, seed=seed, threads=threads, data_format=data_format
+        )
     return quantize_export(folder=out, calibration=calibration, method=chosen)  # type: ignore[arg-type]
 
 
