@@ -623,6 +623,7 @@ def print_report(report, *, run_dir: Path, version: str) -> None:  # noqa: ANN00
     if report.synthetic_data:
         console.print(f"[bold yellow]{SYNTHETIC_NOTICE}[/]")
     table = Table("evaluator", "measurement", "group", "label", "value", "95% CI", "n", "better", "averaging / finding")
+    table.columns[1].no_wrap = True  # metric names are identifiers (policy rules quote them): never split
 
     def fmt(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.4g}"
