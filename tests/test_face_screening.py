@@ -118,7 +118,18 @@ def test_gate_face_crops_an_uncropped_set_and_records_what_it_left_out(built, sc
     data = built.settings.data_dir / scene_set.name
     if not data.exists():
         shutil.copytree(scene_set, data)
-    args = ["gate", "--plain", "--model", str(built.model), "--data", str(data), "--format", "ravdess"]
+    args = [
+        "gate",
+        "--plain",
+        "--model",
+        str(built.model),
+        "--data",
+        str(data),
+        "--format",
+        "ravdess",
+        "--suite",
+        "quick",
+    ]
     res = runner.invoke(app, [*args, "--context", "eu-telehealth"], catch_exceptions=False)
     assert res.exit_code in (0, 1, 2), res.output
     assert "faces detected and cropped" in res.output and "left out of the evaluation" in res.output
