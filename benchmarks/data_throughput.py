@@ -63,6 +63,20 @@ ROOT = Path(__file__).resolve().parents[1]
 ARCH = "mobilenet_v2_frame"
 
 
+def _deliver(
+    results: list[tuple[np.ndarray | None, dict[str, int]]], *, spec: InputSpec, batch: int, start: float, cpu: float
+) -> tuple[float, float, np.ndarray, Counter[str], int]:
+    """Kept clips as model tensors per batch; (wall s, CPU s since ``start``/``cpu``, tensor, outcomes, kept)."""
+    clips = [clip for clip, _ in results if clip is not None]
+    tensors = [to_model_input(clips=np.stack(clips[i : i + batch]), spec=spec) for i in range(0, len(clips), batch)]
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    outcomes: Counter[str] = Counter()
+    for _, counts in results:
+        outcomes.update(counts)
+    empty = np.zeros((0, spec.frames, 3, spec.size, spec.size), np.float32)
+    return seconds, cpu, np.concatenate(tensors) if tensors else empty, outcomes, len(clips)
+
+
 def face_pass(
     folders: list[Path],
     *,
@@ -89,14 +103,7 @@ def face_pass(
         workers=workers,
         track=track,
     )
-    clips = [clip for clip, _ in results if clip is not None]
-    tensors = [to_model_input(clips=np.stack(clips[i : i + batch]), spec=spec) for i in range(0, len(clips), batch)]
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    outcomes: Counter[str] = Counter()
-    for _, counts in results:
-        outcomes.update(counts)
-    empty = np.zeros((0, spec.frames, 3, spec.size, spec.size), np.float32)
-    return seconds, cpu, np.concatenate(tensors) if tensors else empty, outcomes, len(clips)
+    return _deliver(results, spec=spec, batch=batch, start=start, cpu=cpu)
 
 
 def gate_pass(
@@ -108,14 +115,7 @@ def gate_pass(
         results = list(
             pool.map(lambda f: read_face_clip(path=f, frames=spec.frames, size=spec.size, cache=cache), folders)
         )
-    clips = [clip for clip, _ in results if clip is not None]
-    tensors = [to_model_input(clips=np.stack(clips[i : i + batch]), spec=spec) for i in range(0, len(clips), batch)]
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    outcomes: Counter[str] = Counter()
-    for _, counts in results:
-        outcomes.update(counts)
-    empty = np.zeros((0, spec.frames, 3, spec.size, spec.size), np.float32)
-    return seconds, cpu, np.concatenate(tensors) if tensors else empty, outcomes, len(clips)
+    return _deliver(results, spec=spec, batch=batch, start=start, cpu=cpu)
 
 
 class Model:

@@ -11,7 +11,8 @@ import csv
 import hashlib
 import os
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
@@ -242,17 +243,22 @@ def read_clip_cached(*, frame_dir: Path, frames: int, size: int, cache: Path | N
     if not frame_dir.is_dir():  # read_clip names the problem
         return read_clip(frame_dir=frame_dir, frames=frames, size=size)
     path = cache / f"{clip_cache_key(frame_dir=frame_dir, frames=frames, size=size)}.npy"
+    return cached_array(path, lambda: read_clip(frame_dir=frame_dir, frames=frames, size=size))
+
+
+def cached_array(path: Path, make: Callable[[], np.ndarray]) -> np.ndarray:
+    """The array stored at ``path`` (``.npy``), else ``make()`` stored there atomically (a torn file is remade)."""
     if path.is_file():
         try:
             return np.load(path)
         except (OSError, ValueError):  # a torn write: decode again
             path.unlink(missing_ok=True)
-    clip = read_clip(frame_dir=frame_dir, frames=frames, size=size)
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, clip)
+    array = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp.npy")
+    np.save(tmp, array)
     os.replace(tmp, path)
-    return clip
+    return array
 
 
 def read_clips(

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 from pathlib import Path, PurePosixPath
 
 import cv2
@@ -280,6 +279,7 @@ def read_media_clip(
     (:func:`affectgate.datasets.face_screening.face_clip_or_error`, cached under ``cache``).
     """
     from affectgate.datasets import media
+    from affectgate.datasets.dfew import cached_array
 
     if face_crop:
         from affectgate.datasets.face_screening import face_clip_or_error
@@ -297,17 +297,7 @@ def read_media_clip(
     st = path.stat()
     raw = json.dumps([os.path.abspath(path), st.st_size, st.st_mtime_ns, frames, size])
     file = cache / f"video-{hashlib.sha256(raw.encode()).hexdigest()[:32]}.npy"  # a changed file changes the key
-    if file.is_file():
-        try:
-            return np.load(file)
-        except (OSError, ValueError):  # a torn write: decode again
-            file.unlink(missing_ok=True)
-    clip = media.read_video(path=path, frames=frames, size=size)
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp.npy")
-    np.save(tmp, clip)
-    os.replace(tmp, file)
-    return clip
+    return cached_array(file, lambda: media.read_video(path=path, frames=frames, size=size))
 
 
 __all__ = [
