@@ -65,5 +65,5 @@ smoke: $(STAMP)
 	  --context eu-telehealth --context eu-classroom \
 	  --junit $(SMOKE)/gate-junit.xml --summary $(SMOKE)/gate-summary.md; \
 	  code=$$?; echo "gate exit code $$code (expected 1: eu-classroom is prohibited)"; test $$code -eq 1
-	$(BIN)/python -m affectgate.ci_report check-smoke $(SMOKE)/gate-junit.xml
+	$(BIN)/python -m affectgate.gate.ci_report check-smoke $(SMOKE)/gate-junit.xml
 	AFFECTGATE_WORKSPACE=$(SMOKE) $(BIN)/affectgate audit verify

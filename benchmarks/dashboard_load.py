@@ -54,9 +54,9 @@ def build_workspace(base: Path) -> tuple[Path, Path]:
     )
     sys.path.insert(0, str(ROOT / "tests"))
     from _dashboard_fixtures import gated_workspace
-    from affectgate.cli import TINY_TRAIN_CONFIG, tiny_synth_config
     from affectgate.datasets.synth import generate_dfew
-    from affectgate.settings import get_settings
+    from affectgate.demo.tiny import TINY_TRAIN_CONFIG, tiny_synth_config
+    from affectgate.project.settings import get_settings
     from affectgate.zoo.build import export_zoo_model, train_zoo_model
 
     get_settings.cache_clear()

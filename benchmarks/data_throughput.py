@@ -48,11 +48,12 @@ import onnxruntime as ort
 from rich.console import Console
 from rich.table import Table
 
-from affectgate.datasets.dfew import load_dfew_split, read_clips
+from affectgate.core.records import InputSpec, ModelCard
+from affectgate.datasets.clips import read_clips
+from affectgate.datasets.dfew import load_dfew_split
 from affectgate.datasets.face_screening import read_face_clip
 from affectgate.datasets.media import read_faces_many
 from affectgate.datasets.synth import SynthConfig, generate_dfew
-from affectgate.records import InputSpec, ModelCard
 from affectgate.zoo.build import example_inputs
 from affectgate.zoo.card import apply_config, zoo_card
 from affectgate.zoo.export import export_onnx

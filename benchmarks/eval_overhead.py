@@ -40,10 +40,11 @@ import onnxruntime as ort
 from rich.console import Console
 from rich.table import Table
 
-from affectgate.datasets.dfew import load_dfew_split, read_clips
+from affectgate.datasets.clips import read_clips
+from affectgate.datasets.dfew import load_dfew_split
 from affectgate.datasets.synth import SynthConfig, generate_dfew
 from affectgate.evaluators.accuracy import evaluate_accuracy
-from affectgate.inference import predict_split
+from affectgate.inference.predict import predict_split
 from affectgate.zoo.build import example_inputs
 from affectgate.zoo.card import apply_config, zoo_card
 from affectgate.zoo.export import export_onnx

@@ -3,7 +3,7 @@
 Builds ``--candidates`` exported models (the 2D CNN with random weights of different seeds: speed does not
 depend on weight values) and ``--datasets`` tiny synthetic DFEW sets in a temporary workspace, then times:
 
-- **sequential**: ``affectgate.fanout.evaluate_one`` over every (candidate, dataset, cpu) in one process;
+- **sequential**: ``affectgate.orchestration.fanout.evaluate_one`` over every (candidate, dataset, cpu) in one process;
 - **dask fan-out**: ``flows/benchmark_candidates.py`` (Prefect flow, prefect-dask ``DaskTaskRunner`` on a local
   cluster of ``--workers`` single-threaded processes), *including* the cluster start-up and the workers'
   imports, i.e. what a user waits for;
@@ -50,11 +50,11 @@ def main() -> None:
                 "PREFECT_HOME": str(tmp / ".affectgate" / "prefect"),
             }
         )
-        from affectgate import fanout
-        from affectgate.cli import tiny_synth_config
         from affectgate.datasets.synth import generate_dfew
-        from affectgate.orchestration import get_flow
-        from affectgate.settings import get_settings
+        from affectgate.demo.tiny import tiny_synth_config
+        from affectgate.orchestration import fanout
+        from affectgate.orchestration.prefect import get_flow
+        from affectgate.project.settings import get_settings
         from affectgate.zoo.build import example_inputs
         from affectgate.zoo.card import apply_config, zoo_card
         from affectgate.zoo.export import export_onnx

@@ -26,13 +26,13 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from affectgate.errors import AffectgateError
+from affectgate.core.errors import AffectgateError
 from affectgate.targets.harness import timings
 from affectgate.zoo.build import example_inputs
 from affectgate.zoo.card import apply_config, load_config, zoo_card
 from affectgate.zoo.export import export_onnx
+from affectgate.zoo.lookup import list_archs
 from affectgate.zoo.quantize import choose_method, quantize_export
-from affectgate.zoo.registry import list_archs
 from affectgate.zoo.train import build_model
 
 ROOT = Path(__file__).resolve().parents[1]

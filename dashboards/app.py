@@ -1,7 +1,7 @@
 """affectgate — the compliance officer's dashboard (Streamlit multipage app). Start with `make dashboard`.
 
 Reads the workspace only (run folders, MLflow registry, audit log); the one write is a compliance
-officer's sign-off on the Review queue page, which goes through :func:`affectgate.review.sign_off`.
+officer's sign-off on the Review queue page, which goes through :func:`affectgate.oversight.signoff.sign_off`.
 Login: streamlit-authenticator over a bcrypt-hashed credentials file (AFFECTGATE_DASHBOARD_CREDENTIALS,
 demo users by default) or Streamlit's OIDC login (AFFECTGATE_DASHBOARD_AUTH=oidc). See docs/dashboard.md.
 The heavy imports of the pages load in a background thread while the login form is on screen.

@@ -1,6 +1,6 @@
 """Shared Streamlit plumbing of the dashboard pages: login and roles, cached workspace readers, widgets.
 
-Data shaping lives in :mod:`affectgate.dashboard_data` (pure, unit-tested); this module only loads,
+Data shaping lives in :mod:`affectgate.dashboard.data` (pure, unit-tested); this module only loads,
 caches and renders. Pages never compute metrics.
 """
 
@@ -19,12 +19,12 @@ import streamlit as st
 import yaml
 
 from affectgate.audit import AuditEvent, ChainReport
-from affectgate.dashboard_data import EMPTY_HINT, highest_role, oidc_role
-from affectgate.errors import AffectgateError
-from affectgate.records import UseContext
-from affectgate.review import ROLES
-from affectgate.settings import Settings, get_settings
-from affectgate.store import RunAudit, RunView, list_runs, run_audit_index
+from affectgate.core.errors import AffectgateError
+from affectgate.core.records import UseContext
+from affectgate.dashboard.data import EMPTY_HINT, highest_role, oidc_role
+from affectgate.gate.runs import RunAudit, RunView, list_runs, run_audit_index
+from affectgate.oversight.queue import ROLES
+from affectgate.project.settings import Settings, get_settings
 
 _log = logging.getLogger("affectgate.dashboard")
 
@@ -50,12 +50,14 @@ class AuthConfigError(AffectgateError):
 
 def credentials_path(s: Settings) -> Path:
     """The credentials file in force (relative paths resolve against the project root)."""
-    return s.resolve(s.dashboard_credentials)
+    return s.credentials_file
 
 
 def _is_demo_file(s: Settings) -> bool:
     """Whether the credentials file in force is the shipped demo file (public passwords and e-mails)."""
-    return credentials_path(s) == s.resolve(Settings.model_fields["dashboard_credentials"].default)
+    from affectgate.project.content import builtin_dir
+
+    return credentials_path(s).resolve() == (builtin_dir("dashboards") / "credentials.example.yaml").resolve()
 
 
 @st.cache_data(show_spinner=False)
@@ -347,14 +349,14 @@ def runs(s: Settings) -> list[RunView]:
 
 def audit_log(s: Settings):  # noqa: ANN201 - affectgate.audit.AuditLog
     """The workspace's audit log (:func:`affectgate.pipeline.audit_log`, imported on first use)."""
-    from affectgate.pipeline import audit_log as _audit_log
+    from affectgate.gate.workspace import audit_log as _audit_log
 
     return _audit_log(s)
 
 
 def registry(s: Settings):  # noqa: ANN201 - affectgate.registry.MlflowRegistry
     """The workspace's MLflow registry client (:func:`affectgate.pipeline.registry`, cached per settings there)."""
-    from affectgate.pipeline import registry as _registry
+    from affectgate.gate.workspace import registry as _registry
 
     return _registry(s)
 
@@ -435,7 +437,7 @@ def empty_state(what: str) -> None:
 def synthetic_banner(runs_: list[RunView]) -> None:
     """The synthetic-data notice whenever any shown evidence is synthetic."""
     if any(r.report.synthetic_data for r in runs_):
-        from affectgate.pipeline import SYNTHETIC_NOTICE
+        from affectgate.gate.results import SYNTHETIC_NOTICE
 
         st.warning(SYNTHETIC_NOTICE, icon=":material/warning:")
 

@@ -1,6 +1,6 @@
 """Prefect flow: evaluate every (candidate, dataset, target) concurrently on a Dask task runner.
 
-A thin shell over ``affectgate.fanout.evaluate_one`` (``pipeline.prepare`` + ``pipeline.evaluate``):
+A thin shell over ``affectgate.orchestration.fanout.evaluate_one`` (``pipeline.prepare`` + ``pipeline.evaluate``):
 parameters are paths and ids (strings). The task runner is prefect-dask's ``DaskTaskRunner``: a local
 cluster with one single-threaded worker process per core by default, or an existing Dask scheduler
 when ``AFFECTGATE_DASK_ADDRESS`` is set, so a team scales from one machine to a cluster by
@@ -13,8 +13,8 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect_dask import DaskTaskRunner
 
-from affectgate import fanout
-from affectgate.settings import get_settings
+from affectgate.orchestration import fanout
+from affectgate.project.settings import get_settings
 
 
 def dask_runner() -> DaskTaskRunner:

@@ -1,6 +1,6 @@
 """Prefect flow: the quarterly drift audit (EU AI Act Art. 72 post-market monitoring), scheduled by cron.
 
-A thin shell over ``affectgate.fanout.drift_audit``: evaluates the ``quarterly_drift`` suite
+A thin shell over ``affectgate.orchestration.fanout.drift_audit``: evaluates the ``quarterly_drift`` suite
 (``evaluators/quarterly_drift.yaml``: accuracy plus Evidently input/prediction drift of each capture
 quarter against the reference quarter) through ``pipeline.prepare``/``pipeline.evaluate``, and audits
 the drifted windows as a ``drift.audit`` event. The schedule lives in ``flows/prefect.yaml``.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from affectgate import fanout
+from affectgate.orchestration import fanout
 
 
 @task(name="drift-audit", cache_policy=NO_CACHE)

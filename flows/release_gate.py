@@ -2,7 +2,7 @@
 
 A thin shell over ``affectgate.pipeline.run_gate``: parameters are ids/paths (strings) and every
 step runs as a Prefect task. With ``review_timeout_s > 0`` a ``review`` verdict pauses the flow run
-(``pause_flow_run(wait_for_input=...)``, :mod:`affectgate.review_flow`) until a compliance officer signs
+(``pause_flow_run(wait_for_input=...)``, :mod:`affectgate.orchestration.review_flow`) until a compliance officer signs
 it off in the dashboard or with ``affectgate review sign``, or the timeout passes. Run it with
 ``affectgate gate`` (Prefect's ephemeral server by default) or deploy it (``flows/prefect.yaml``).
 """
@@ -14,9 +14,9 @@ from datetime import date
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from affectgate import pipeline
-from affectgate.review_flow import await_signoffs
-from affectgate.settings import get_settings
+from affectgate import gate as pipeline
+from affectgate.orchestration.review_flow import await_signoffs
+from affectgate.project.settings import get_settings
 
 TASK_STEPS = pipeline.Steps(
     prepare=task(pipeline.prepare, name="prepare", cache_policy=NO_CACHE),

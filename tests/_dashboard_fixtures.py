@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import affectgate
-from affectgate.settings import Settings, get_settings
+from affectgate.project.settings import Settings, get_settings
 
 ROOT = Path(affectgate.__file__).resolve().parents[2]  # the project (tests may be copied elsewhere)
 
@@ -60,7 +60,7 @@ def gated_workspace(*, built, base: Path) -> DashWorkspace:  # noqa: ANN001 - co
     """Build (once per session) the gated workspace described in the module docstring."""
     if "ws" in _CACHE:
         return _CACHE["ws"]
-    from affectgate.pipeline import run_gate
+    from affectgate.gate.run import run_gate
 
     workspace = base / "dash_ws"
     data_root = built.settings.data_dir
@@ -76,7 +76,7 @@ def gated_workspace(*, built, base: Path) -> DashWorkspace:  # noqa: ANN001 - co
     ws = DashWorkspace(
         settings=settings_for(workspace=workspace, data_root=data_root), workspace=workspace, data_root=data_root
     )
-    from affectgate.review import review_items
+    from affectgate.oversight.queue import review_items
 
     submitters = {i.submitter for i in review_items(settings=ws.settings)}
     assert {"engineer", "officer"} <= submitters, (
@@ -122,7 +122,7 @@ def dashboard_env(ws: DashWorkspace | None, *, empty: Path | None = None) -> Ite
 
 def item_by(ws: DashWorkspace, submitter: str, context_id: str | None = None):  # noqa: ANN201 - ReviewItem
     """The first open review item submitted by ``submitter`` (optionally for one context)."""
-    from affectgate.review import review_items
+    from affectgate.oversight.queue import review_items
 
     return next(
         i

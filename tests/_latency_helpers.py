@@ -9,8 +9,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from affectgate.core.records import Candidate
 from affectgate.datasets.dfew import DFEWSplit, load_dfew_split
-from affectgate.records import Candidate
 from affectgate.zoo.card import apply_config, write_card, zoo_card
 from affectgate.zoo.runtime import load_candidate
 

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
+from affectgate.core.errors import DataError
 from affectgate.datasets.base import LoadedDataset
-from affectgate.errors import DataError
 
 
 def write_jpg(path: Path, value: int = 128, size: int = 16) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from affectgate.settings import Settings, get_settings
+from affectgate.project.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,8 +54,8 @@ def own_workspace(tmp: Path, mp: pytest.MonkeyPatch) -> Iterator[Settings]:
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> Workspace:
     """Tiny synthetic DFEW set, the demo CNN trained on it and exported (once per test session)."""
-    from affectgate.cli import TINY_TRAIN_CONFIG, tiny_synth_config
     from affectgate.datasets.synth import generate_dfew
+    from affectgate.demo.tiny import TINY_TRAIN_CONFIG, tiny_synth_config
     from affectgate.zoo.build import export_zoo_model, train_zoo_model
 
     tmp = tmp_path_factory.mktemp("ws")

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import common
 import streamlit as st
 
-from affectgate.dashboard_data import alias_history, alias_holder_at, chain_summary, end_of_day, events_table
-from affectgate.errors import AffectgateError
+from affectgate.core.errors import AffectgateError
+from affectgate.dashboard.data import alias_history, alias_holder_at, chain_summary, end_of_day, events_table
 
 s = common.settings()
 st.title("Audit trail")

@@ -6,7 +6,7 @@ import common
 import plotly.express as px
 import streamlit as st
 
-from affectgate.dashboard_data import (
+from affectgate.dashboard.data import (
     LEADERBOARD_METRICS,
     SYNTHETIC_LABEL,
     abstention_curve_of,

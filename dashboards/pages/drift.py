@@ -6,8 +6,8 @@ import common
 import plotly.express as px
 import streamlit as st
 
-from affectgate.dashboard_data import drift_class_metrics, drift_features, drift_windows, result_of
-from affectgate.store import drift_reports
+from affectgate.dashboard.data import drift_class_metrics, drift_features, drift_windows, result_of
+from affectgate.gate.runs import drift_reports
 
 s = common.settings()
 st.title("Drift")

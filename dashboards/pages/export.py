@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import common
 import streamlit as st
 
-from affectgate.dashboard_data import build_audit_report, render_html, render_pdf
-from affectgate.errors import AffectgateError
-from affectgate.review import signoffs
-from affectgate.store import latest_decisions
+from affectgate.core.errors import AffectgateError
+from affectgate.dashboard.data import build_audit_report, render_html, render_pdf
+from affectgate.gate.runs import latest_decisions
+from affectgate.oversight.queue import signoffs
 
 s = common.settings()
 st.title("Export an audit report")

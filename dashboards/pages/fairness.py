@@ -11,7 +11,7 @@ import common
 import plotly.graph_objects as go
 import streamlit as st
 
-from affectgate.dashboard_data import gap_source, gap_table, group_table, intersection_result
+from affectgate.dashboard.data import gap_source, gap_table, group_table, intersection_result
 from affectgate.evaluators.fairness import evaluate_fairness  # noqa: F401 - registers the evaluator
 
 s = common.settings()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import common
 import streamlit as st
 
-from affectgate.dashboard_data import chain_summary, overview_table
-from affectgate.review import review_items
-from affectgate.store import latest_decisions
+from affectgate.dashboard.data import chain_summary, overview_table
+from affectgate.gate.runs import latest_decisions
+from affectgate.oversight.queue import review_items
 
 s = common.settings()
 st.title("Overview")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import common
 import streamlit as st
 
-from affectgate.dashboard_data import context_table, outcomes_table
-from affectgate.store import latest_decisions
+from affectgate.dashboard.data import context_table, outcomes_table
+from affectgate.gate.runs import latest_decisions
 
 s = common.settings()
 st.title("Policy")

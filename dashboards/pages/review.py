@@ -6,11 +6,12 @@ import common
 import pandas as pd
 import streamlit as st
 
-from affectgate.dashboard_data import gap_table, outcomes_table, result_of
-from affectgate.errors import AffectgateError
+from affectgate.core.errors import AffectgateError
+from affectgate.dashboard.data import gap_table, outcomes_table, result_of
 from affectgate.evaluators.plots import confusion_figure
-from affectgate.review import SIGNOFF_ROLE, can_sign, review_items, sign_off, signoffs
-from affectgate.review_flow import waiting_flows
+from affectgate.orchestration.review_flow import waiting_flows
+from affectgate.oversight.queue import SIGNOFF_ROLE, can_sign, review_items, signoffs
+from affectgate.oversight.signoff import sign_off
 
 s = common.settings()
 user = common.current_user()

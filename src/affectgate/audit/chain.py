@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from affectgate.errors import AffectgateError
+from affectgate.core.errors import AffectgateError
 
 GENESIS = "0" * 64
 """``prev_digest`` of the first event."""

@@ -22,7 +22,7 @@ from typing import Literal
 from affectgate import __version__
 from affectgate.audit.chain import AuditError, AuditEvent, ChainReport
 from affectgate.audit.store import AuditLog
-from affectgate.settings import Settings
+from affectgate.project.settings import Settings
 
 ExportFormat = Literal["markdown", "html", "jsonl"]
 FORMATS: tuple[str, ...] = ("markdown", "html", "jsonl")

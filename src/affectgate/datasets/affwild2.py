@@ -27,6 +27,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from affectgate.core.errors import DataError
 from affectgate.datasets.base import LoadedDataset, register_loader
 from affectgate.datasets.labels import (
     ABAW_AU_HEADER,
@@ -51,7 +52,6 @@ from affectgate.datasets.loading import (
     read_text_lines,
     samples_from_columns,
 )
-from affectgate.errors import DataError
 
 TASK_DIRS: dict[str, tuple[str, ...]] = {
     "va": ("VA_Estimation_Challenge",),

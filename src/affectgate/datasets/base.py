@@ -6,7 +6,7 @@ returns a :class:`LoadedDataset`. Loaders register themselves with :func:`regist
 CLI (`affectgate data validate --format F`) and the Great Expectations suites only see this table.
 
 Bad rows are never silently dropped: in ``strict`` mode the first problem raises a
-:class:`~affectgate.errors.DataError` naming file and line; otherwise it is recorded as a
+:class:`~affectgate.core.errors.DataError` naming file and line; otherwise it is recorded as a
 :class:`Problem` and counted, and the sample is left out of ``samples``.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from affectgate.errors import DataError
+from affectgate.core.errors import DataError
 
 #: Columns every loader fills (``None``/NaN where the dataset has no such information).
 SAMPLE_COLUMNS: tuple[str, ...] = (

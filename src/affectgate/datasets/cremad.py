@@ -24,7 +24,7 @@ from typing import Final
 
 import pandas as pd
 
-from affectgate.errors import DataError
+from affectgate.core.errors import DataError
 
 #: Emotion codes of CREMA-D clip names -> canonical labels.
 CREMAD_EMOTIONS: Final[dict[str, str]] = {

@@ -13,10 +13,12 @@ consent, split, ``attention``) and ``EngagementSplit/{train,test}.csv``. There a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from affectgate.core.errors import DataError
 from affectgate.datasets.base import LoadedDataset, register_loader
 from affectgate.datasets.loading import (
     REASON_DUPLICATE,
@@ -28,7 +30,6 @@ from affectgate.datasets.loading import (
     read_datasheet,
     samples_frame,
 )
-from affectgate.errors import DataError
 
 SIGNALS: tuple[str, ...] = ("yaw", "pitch", "gaze_x", "gaze_y", "eye_openness")
 FRAME_LABELS = "frame_labels.csv"
@@ -134,3 +135,39 @@ def engagement_targets(*, root: Path, sample_ids: list[str], frames: int) -> tup
         blink[i] = picked["blink"].to_numpy(dtype=np.int64)
     attention = meta.loc[sample_ids, "attention"].astype(float).to_numpy()
     return signals, blink, attention
+
+
+def engagement_predictions(
+    *,
+    sample_ids: list[str],
+    signals: np.ndarray,
+    predicted: np.ndarray,
+    blink: np.ndarray | None = None,
+    attention: np.ndarray | None = None,
+    predicted_attention: np.ndarray | None = None,
+    clip_columns: dict[str, list[str]] | None = None,
+) -> pd.DataFrame:
+    """The per-frame predictions table from arrays.
+
+    ``signals`` and ``predicted`` are (N, T, 5) in :data:`SIGNALS` order, ``blink`` (N, T), clip
+    ``attention`` and ``predicted_attention`` (N,); ``clip_columns`` (e.g. group attributes, one value
+    per clip) are repeated on the clip's frames.
+    """
+    n, t, k = signals.shape
+    if predicted.shape != signals.shape or k != len(SIGNALS) or len(sample_ids) != n:
+        raise ValueError(f"expected (N, T, {len(SIGNALS)}) signals and predictions for {len(sample_ids)} clips")
+    table: dict[str, Any] = {
+        "sample_id": np.repeat(np.asarray(sample_ids, dtype=object), t),
+        "frame": np.tile(np.arange(1, t + 1), n),
+    }
+    for i, s in enumerate(SIGNALS):
+        table[s] = signals[..., i].reshape(-1)
+        table[f"pred_{s}"] = predicted[..., i].reshape(-1)
+    if blink is not None:
+        table["blink"] = np.asarray(blink, dtype=np.int64).reshape(-1)
+    if attention is not None and predicted_attention is not None:
+        table["attention"] = np.repeat(np.asarray(attention, dtype=np.float64), t)
+        table["pred_attention"] = np.repeat(np.asarray(predicted_attention, dtype=np.float64).reshape(-1), t)
+    for col, values in (clip_columns or {}).items():
+        table[col] = np.repeat(np.asarray(values, dtype=object), t)
+    return pd.DataFrame(table)

@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from affectgate.core.errors import DataError
 from affectgate.datasets import media
 from affectgate.datasets.loading import read_datasheet
-from affectgate.errors import DataError
 
 #: Whether a format's media are released as face crops (the default when the datasheet does not say).
 FACE_CROPPED_BY_FORMAT: dict[str, bool] = {

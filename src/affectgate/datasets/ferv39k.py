@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+from affectgate.core.errors import DataError
 from affectgate.datasets.base import LoadedDataset, register_loader
 from affectgate.datasets.labels import CANONICAL_EMOTIONS, FERV39K_LABELS
 from affectgate.datasets.loading import (
@@ -29,7 +30,6 @@ from affectgate.datasets.loading import (
     relative_path_problem,
     samples_frame,
 )
-from affectgate.errors import DataError
 
 SETUP_DIR = Path("4_setups") / "All_scenes"
 FRAMES_DIR = "2_ClipsforFaceCrop"

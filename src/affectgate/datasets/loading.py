@@ -15,9 +15,9 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 import yaml
 
+from affectgate.core.errors import DataError
 from affectgate.datasets.base import OPTIONAL_COLUMNS, SAMPLE_COLUMNS, Problem, problem_or_raise
 from affectgate.datasets.paths import is_outside
-from affectgate.errors import DataError
 
 REASON_EMPTY_FILE = "empty file"
 REASON_ENCODING = "undecodable text"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from affectgate.core.errors import DataError
 from affectgate.datasets.base import LoadedDataset, register_loader
 from affectgate.datasets.labels import MAFW_LABELS
 from affectgate.datasets.loading import (
@@ -34,7 +35,6 @@ from affectgate.datasets.loading import (
     relative_path_problem,
     samples_frame,
 )
-from affectgate.errors import DataError
 
 SETS_DIR = "Train & Test Set"
 N_FOLDS = 5

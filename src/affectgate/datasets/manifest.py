@@ -23,6 +23,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from affectgate.core.errors import DataError
 from affectgate.datasets.base import LoadedDataset, register_loader
 from affectgate.datasets.labels import CANONICAL_EMOTIONS
 from affectgate.datasets.loading import (
@@ -40,7 +41,6 @@ from affectgate.datasets.loading import (
     relative_path_problem,
     samples_frame,
 )
-from affectgate.errors import DataError
 
 MANIFEST_CSV = "manifest.csv"
 MANIFEST_PARQUET = "manifest.parquet"

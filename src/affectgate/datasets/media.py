@@ -37,8 +37,8 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from affectgate.core.errors import DataError
 from affectgate.datasets.loading import IMAGE_SUFFIXES, frame_key
-from affectgate.errors import DataError
 
 FACE_OK = "ok"
 NO_FACE = "no_face"

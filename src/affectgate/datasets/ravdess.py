@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from affectgate.core.errors import DataError
 from affectgate.datasets.base import LoadedDataset, register_loader
 from affectgate.datasets.labels import CANONICAL_EMOTIONS, RAVDESS_LABELS
 from affectgate.datasets.loading import (
@@ -34,7 +35,6 @@ from affectgate.datasets.loading import (
     rel_posix,
     samples_frame,
 )
-from affectgate.errors import DataError
 
 #: RAVDESS emotion codes with a canonical name (02 = calm has none; the synthetic generator skips it).
 RAVDESS_EMOTIONS: dict[int, str] = {k: v for k, v in RAVDESS_LABELS.items() if v in CANONICAL_EMOTIONS}

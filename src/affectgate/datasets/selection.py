@@ -24,20 +24,15 @@ is never overwritten.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from pathlib import Path, PurePosixPath
 
-import cv2
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from affectgate.core.errors import DataError
 from affectgate.datasets.base import LoadedDataset, dataset_formats, load_dataset
 from affectgate.datasets.labels import CANONICAL_EMOTIONS
-from affectgate.datasets.loading import IMAGE_SUFFIXES
-from affectgate.errors import DataError
 
 #: Columns copied from the selection into the predictions table (and the metadata sidecar) when present.
 GROUP_COLUMNS: tuple[str, ...] = (
@@ -270,36 +265,6 @@ def group_table(*, loaded: LoadedDataset) -> pd.DataFrame:
     return table
 
 
-def read_media_clip(
-    *, path: Path, frames: int, size: int, face_crop: bool = False, cache: Path | None = None
-) -> np.ndarray:
-    """``(frames, size, size, 3)`` uint8 RGB of a video file, a frame folder or one frame image (repeated).
-
-    ``face_crop``: the media are full frames; the face crops that pass the quality bar are read instead
-    (:func:`affectgate.datasets.face_screening.face_clip_or_error`, cached under ``cache``).
-    """
-    from affectgate.datasets import media
-    from affectgate.datasets.dfew import cached_array
-
-    if face_crop:
-        from affectgate.datasets.face_screening import face_clip_or_error
-
-        return face_clip_or_error(path=path, frames=frames, size=size, cache=cache)
-    if path.is_dir():
-        return media.read_frame_folder(path=path, frames=frames, size=size)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        img = media.read_image(path)
-        if img.shape[0] != size or img.shape[1] != size:  # the same resize as every other frame reader
-            img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-        return np.repeat(img[None], frames, axis=0)
-    if cache is None or not path.is_file():  # read_video names a missing file
-        return media.read_video(path=path, frames=frames, size=size)
-    st = path.stat()
-    raw = json.dumps([os.path.abspath(path), st.st_size, st.st_mtime_ns, frames, size])
-    file = cache / f"video-{hashlib.sha256(raw.encode()).hexdigest()[:32]}.npy"  # a changed file changes the key
-    return cached_array(file, lambda: media.read_video(path=path, frames=frames, size=size))
-
-
 __all__ = [
     "GATE_DEFAULTS",
     "EvalSplit",
@@ -310,7 +275,6 @@ __all__ = [
     "gate_formats",
     "group_table",
     "join_sidecar",
-    "read_media_clip",
     "resolve_selection",
     "select_for_gate",
 ]

@@ -35,10 +35,10 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from affectgate.core.errors import DataError
+from affectgate.core.records import Record
 from affectgate.datasets.base import LoadedDataset, load_dataset
 from affectgate.datasets.paths import is_outside
-from affectgate.errors import DataError
-from affectgate.records import Record
 
 DatasetKind = Literal["categorical", "va", "au", "manifest", "engagement"]
 

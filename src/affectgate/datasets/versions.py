@@ -17,9 +17,9 @@ from pathlib import Path
 import yaml
 from pydantic import Field
 
+from affectgate.core.errors import DataError
+from affectgate.core.records import Record
 from affectgate.datasets.digest import dir_digest
-from affectgate.errors import DataError
-from affectgate.records import Record
 
 DVC_FILE = "data.dvc"
 _REMOTE_SECTION = re.compile(r"""^remote\s+"(?P<name>[^"]+)"$""")

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from affectgate.core.records import EvalResult, Measurement
 from affectgate.datasets.labels import CANONICAL_EMOTIONS
 from affectgate.evaluators.registry import register_evaluator
-from affectgate.records import EvalResult, Measurement
 
 ECE_BINS = 15
 DEFAULT_TARGET = 0.075

@@ -47,9 +47,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import cohen_kappa_score, f1_score
 
+from affectgate.core.records import EvalResult, Measurement
 from affectgate.datasets.labels import CANONICAL_EMOTIONS
 from affectgate.evaluators.registry import register_evaluator
-from affectgate.records import EvalResult, Measurement
 
 #: ABAW's marker of a frame without a valid valence/arousal annotation.
 VA_INVALID = -5.0

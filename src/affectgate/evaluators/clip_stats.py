@@ -33,8 +33,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from affectgate.datasets.dfew import DFEWSample, read_clips
-from affectgate.errors import ModelError
+from affectgate.core.errors import ModelError
+from affectgate.datasets.clips import read_clips
+from affectgate.datasets.dfew import DFEWSample
 
 STAT_COLUMNS: tuple[str, ...] = ("brightness", "contrast", "face_detected", "face_size", "face_quality")
 THUMB_SIDE = 8

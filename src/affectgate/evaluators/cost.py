@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from affectgate.errors import AffectgateError
+from affectgate.core.errors import AffectgateError
 
 PRICING_FILE = "pricing.yaml"
 

@@ -39,11 +39,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from affectgate.core.errors import DataError
+from affectgate.core.records import EvalResult, Measurement
 from affectgate.datasets.labels import CANONICAL_EMOTIONS
-from affectgate.errors import DataError
 from affectgate.evaluators.clip_stats import STAT_COLUMNS, THUMB_COLUMNS, embedding_summary, sample_statistics
 from affectgate.evaluators.registry import ModelInputs, register_evaluator
-from affectgate.records import EvalResult, Measurement
 
 EMBEDDING_COLUMNS: tuple[str, ...] = ("embedding_pc1", "embedding_pc2")
 INPUT_COLUMNS: tuple[str, ...] = (*STAT_COLUMNS, *EMBEDDING_COLUMNS)

@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score, mean_absolute_error
 
+from affectgate.core.records import EvalResult, Measurement
+from affectgate.datasets.engagement import SIGNALS
 from affectgate.evaluators.accuracy import ccc
 from affectgate.evaluators.fairness import (
     GapSpec,
@@ -36,51 +38,13 @@ from affectgate.evaluators.fairness import (
     missing_attributes,
 )
 from affectgate.evaluators.registry import register_evaluator
-from affectgate.records import EvalResult, Measurement
 
-SIGNALS: tuple[str, ...] = ("yaw", "pitch", "gaze_x", "gaze_y", "eye_openness")
 #: Signals on a 0-1 scale whose per-group MAE gap can be judged against one threshold.
 FAIRNESS_SIGNALS: tuple[str, ...] = ("attention", "eye_openness")
 
 
 def _value(v: float) -> float | None:
     return None if not np.isfinite(v) else float(v)
-
-
-def engagement_predictions(
-    *,
-    sample_ids: list[str],
-    signals: np.ndarray,
-    predicted: np.ndarray,
-    blink: np.ndarray | None = None,
-    attention: np.ndarray | None = None,
-    predicted_attention: np.ndarray | None = None,
-    clip_columns: dict[str, list[str]] | None = None,
-) -> pd.DataFrame:
-    """The per-frame predictions table from arrays.
-
-    ``signals`` and ``predicted`` are (N, T, 5) in :data:`SIGNALS` order, ``blink`` (N, T), clip
-    ``attention`` and ``predicted_attention`` (N,); ``clip_columns`` (e.g. group attributes, one value
-    per clip) are repeated on the clip's frames.
-    """
-    n, t, k = signals.shape
-    if predicted.shape != signals.shape or k != len(SIGNALS) or len(sample_ids) != n:
-        raise ValueError(f"expected (N, T, {len(SIGNALS)}) signals and predictions for {len(sample_ids)} clips")
-    table: dict[str, Any] = {
-        "sample_id": np.repeat(np.asarray(sample_ids, dtype=object), t),
-        "frame": np.tile(np.arange(1, t + 1), n),
-    }
-    for i, s in enumerate(SIGNALS):
-        table[s] = signals[..., i].reshape(-1)
-        table[f"pred_{s}"] = predicted[..., i].reshape(-1)
-    if blink is not None:
-        table["blink"] = np.asarray(blink, dtype=np.int64).reshape(-1)
-    if attention is not None and predicted_attention is not None:
-        table["attention"] = np.repeat(np.asarray(attention, dtype=np.float64), t)
-        table["pred_attention"] = np.repeat(np.asarray(predicted_attention, dtype=np.float64).reshape(-1), t)
-    for col, values in (clip_columns or {}).items():
-        table[col] = np.repeat(np.asarray(values, dtype=object), t)
-    return pd.DataFrame(table)
 
 
 @register_evaluator("engagement")

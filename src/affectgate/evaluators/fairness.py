@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
 
+from affectgate.core.records import EvalResult, Measurement
 from affectgate.evaluators.accuracy import uar, war
 from affectgate.evaluators.registry import register_evaluator
-from affectgate.records import EvalResult, Measurement
 
 DEFAULT_ATTRIBUTES = ("skin_tone_group", "sex", "age_band")
 DEFAULT_GATED = ("skin_tone_group",)

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from affectgate.datasets.dfew import read_clips
+from affectgate.core.records import EvalResult, Measurement
+from affectgate.datasets.clips import read_clips
 from affectgate.evaluators.cost import cost_per_1k_usd
 from affectgate.evaluators.registry import ModelInputs, register_evaluator
-from affectgate.records import EvalResult, Measurement
 from affectgate.targets import TARGETS_FILE, TargetResult, TargetSpec, Workload, load_targets, run_target
 from affectgate.zoo.preprocess import to_model_input
 
@@ -142,9 +142,10 @@ def evaluate_latency(*, predictions: pd.DataFrame, params: dict[str, Any], model
     if path_param:
         path = Path(str(path_param))
     else:
-        from affectgate.settings import get_settings
+        from affectgate.project.content import find
+        from affectgate.project.settings import get_settings
 
-        path = get_settings().project_root / "evaluators" / TARGETS_FILE
+        path = find(project_root=get_settings().project_root, kind="targets", name=TARGETS_FILE, available=[])
     declared = load_targets(path=path)
     specs = [declared.get(str(n)) for n in names]
     workload = build_workload(

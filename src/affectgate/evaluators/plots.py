@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from affectgate.records import EvalResult
+from affectgate.core.records import EvalResult
 
 _GROUP = re.compile(r"^corruption=(?P<corruption>[^,]+),severity=(?P<severity>\d+)$")
 

@@ -9,7 +9,7 @@ skipped with the reason.
 
 The split is DFEW's (:class:`~affectgate.datasets.dfew.DFEWSplit`, predicted as the gate predicts it) or
 the selection of any other format (:class:`~affectgate.datasets.selection.EvalSplit`: frame folders,
-videos or images, predicted with :func:`affectgate.inference.predict_samples` like the candidate was).
+videos or images, predicted with :func:`affectgate.inference.predict.predict_samples` like the candidate was).
 Only the predictions are compared, so no group table or DFEW ``metadata.csv`` is read for the fp32 run.
 """
 
@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from affectgate.errors import ModelError
+from affectgate.core.errors import ModelError
+from affectgate.core.records import Candidate, EvalResult, Measurement
 from affectgate.evaluators.accuracy import uar, war
 from affectgate.evaluators.registry import ModelInputs, register_evaluator
-from affectgate.records import Candidate, EvalResult, Measurement
 
 
 @register_evaluator("int8_drop")
@@ -91,7 +91,7 @@ def _fp32_predictions(*, fp32: Candidate, model: ModelInputs) -> pd.Series:
     DFEW's (keyed by ``video_name``), which another format's sidecar need not be.
     """
     from affectgate.datasets.selection import EvalSplit
-    from affectgate.inference import predict_samples, predict_split
+    from affectgate.inference.predict import predict_samples, predict_split
 
     split = model.split
     if isinstance(split, EvalSplit):
@@ -120,7 +120,7 @@ def _engagement_drop(
     quality pack judges for engagement-only contexts; the per-frame signals' increases are reported too.
     """
     from affectgate.evaluators.engagement import SIGNALS
-    from affectgate.inference import predict_engagement
+    from affectgate.inference.predict import predict_engagement
 
     ids = pd.Index([s.video_name for s in model.split.samples], name="sample_id")
     ref = predict_engagement(

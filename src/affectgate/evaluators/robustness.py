@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from affectgate.datasets.dfew import read_clips
+from affectgate.core.records import EvalResult, Measurement
+from affectgate.datasets.clips import read_clips
 from affectgate.datasets.labels import CANONICAL_EMOTIONS
 from affectgate.evaluators.accuracy import war
 from affectgate.evaluators.corruptions import CORRUPTIONS, SEVERITIES, check_corruption, corrupt
 from affectgate.evaluators.registry import ModelInputs, register_evaluator
-from affectgate.inference import audio_features, predict_av_clips, predict_clips
-from affectgate.records import EvalResult, Measurement
+from affectgate.inference.predict import audio_features, predict_av_clips, predict_clips
 from affectgate.zoo.runtime import Session, open_session
 
 DEFAULT_MAX_CLIPS = 64

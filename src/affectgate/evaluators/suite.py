@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from affectgate.errors import AffectgateError
+from affectgate.core.errors import AffectgateError
 
 
 class SuiteEntry(BaseModel):
@@ -31,8 +31,14 @@ class Suite(BaseModel):
     evaluators: tuple[SuiteEntry, ...] = Field(min_length=1, description="Evaluators in run order.")
 
 
-def load_suite(*, folder: Path, name: str) -> Suite:
-    """Load ``folder/<name>.yaml``; unknown names and fields are errors naming the file."""
+def load_suite(*, name: str, project_root: Path | None = None, folder: Path | None = None) -> Suite:
+    """Load suite ``name``: from ``folder`` when given, else the user project's ``suites/<name>.yaml``, else the
+    built-in ``evaluators/<name>.yaml``. Unknown names and fields are errors naming the file."""
+    if folder is None:
+        from affectgate.project.content import find
+
+        path = find(project_root=project_root, kind="suites", name=f"{name}.yaml", available=None)
+        folder = path.parent
     path = folder / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in folder.glob("*.yaml"))

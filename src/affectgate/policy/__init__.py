@@ -1,7 +1,7 @@
 """Policy engine: declarative YAML packs with CEL conditions, and a pure ``decide()``.
 
 ``load_packs`` / ``load_context`` read ``policies/``; ``decide`` turns a context, a model card and an
-evaluation report into a :class:`~affectgate.records.PolicyDecision` with every rule's outcome.
+evaluation report into a :class:`~affectgate.core.records.PolicyDecision` with every rule's outcome.
 """
 
 from __future__ import annotations

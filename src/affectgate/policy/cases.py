@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from affectgate.core.records import PolicyDecision, UseContext
 from affectgate.policy.engine import ModelFacts, assemble_facts, decide_facts, pack_thresholds
 from affectgate.policy.loader import load_context, load_packs, read_yaml
 from affectgate.policy.schema import PolicyCase, parse_model
-from affectgate.records import PolicyDecision, UseContext
 
 CASES_FOLDER = "cases"
 

@@ -19,7 +19,7 @@ from celpy import celtypes
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError, bool_ne
 
-from affectgate.errors import PolicyError
+from affectgate.core.errors import PolicyError
 
 #: A plain value as it goes into CEL and comes back out: JSON-like, no celpy types.
 Plain: TypeAlias = None | bool | int | float | str | list["Plain"] | dict[str, "Plain"]

@@ -13,7 +13,17 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from affectgate.errors import PolicyError
+from affectgate.core.errors import PolicyError
+from affectgate.core.records import (
+    EvalReport,
+    ModelCard,
+    OutputKind,
+    PolicyDecision,
+    RuleOutcome,
+    Severity,
+    UseContext,
+    Verdict,
+)
 from affectgate.policy.cel import (
     CelActivation,
     CelEvaluationError,
@@ -26,16 +36,6 @@ from affectgate.policy.cel import (
 )
 from affectgate.policy.loader import CompiledRule, PolicyPack
 from affectgate.policy.schema import CORE_PACK, Baseline, EvaluatorStatus, Precision, RuleStatus
-from affectgate.records import (
-    EvalReport,
-    ModelCard,
-    OutputKind,
-    PolicyDecision,
-    RuleOutcome,
-    Severity,
-    UseContext,
-    Verdict,
-)
 
 #: ISO 3166-1 alpha-2 codes of the 27 EU member states (Greece is GR, not EL).
 EU_MEMBER_STATES: tuple[str, ...] = (

@@ -13,12 +13,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from affectgate.errors import AffectgateError
+from affectgate.core.errors import AffectgateError
+from affectgate.core.records import UseContext
 from affectgate.policy.cases import case_paths, load_case, run_case
 from affectgate.policy.engine import CORE_EVIDENCE_RULE_ID
 from affectgate.policy.loader import CONTEXTS_FOLDER, PolicyPack, available_packs, load_context, load_pack, rule_sources
 from affectgate.policy.schema import PolicyCase
-from affectgate.records import UseContext
 
 _THRESHOLD_REFERENCE = re.compile(r"\bthresholds\.([A-Za-z_][A-Za-z0-9_]*)")
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from affectgate.errors import PolicyError
+from affectgate.core.errors import PolicyError
+from affectgate.core.records import UseContext
 from affectgate.policy.cel import CelProgram, CelTemplate, compile_expression, compile_template
 from affectgate.policy.schema import CORE_PACK, PackSpec, RuleSpec, parse_model
-from affectgate.records import UseContext
 
 DEFAULT_PACKS: tuple[str, ...] = ("eu_ai_act", "quality")
 PACK_FILE = "pack.yaml"

@@ -15,8 +15,8 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from affectgate.errors import PolicyError
-from affectgate.records import OutputKind, Severity, UseContext, Verdict
+from affectgate.core.errors import PolicyError
+from affectgate.core.records import OutputKind, Severity, UseContext, Verdict
 
 RuleStatus = Literal["pass", "fail", "not_applicable", "not_yet_effective", "error"]
 EvaluatorStatus = Literal["ok", "failed", "skipped"]

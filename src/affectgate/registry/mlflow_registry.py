@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from affectgate.errors import RegistryError
-from affectgate.records import Candidate, EvalReport, PolicyDecision
+from affectgate.core.errors import RegistryError
+from affectgate.core.records import Candidate, EvalReport, PolicyDecision
 
 EXPERIMENT = "affectgate"
 #: ``technique`` of a predictions-file candidate (affectgate.zoo.external.EXTERNAL_TECHNIQUE): no ONNX to log.

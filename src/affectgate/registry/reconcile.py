@@ -17,9 +17,9 @@ from typing import Literal, NamedTuple
 from pydantic import Field
 
 from affectgate.audit import AuditEvent, AuditLog
-from affectgate.errors import RegistryError
-from affectgate.records import Record
-from affectgate.settings import Settings
+from affectgate.core.errors import RegistryError
+from affectgate.core.records import Record
+from affectgate.project.settings import Settings
 
 #: Audit actions that move a context alias to the version they name.
 ALIAS_MOVES: tuple[str, ...] = ("promotion", "alias.moved")

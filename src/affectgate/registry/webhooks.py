@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from affectgate.audit import AuditEvent
-from affectgate.settings import Settings
+from affectgate.project.settings import Settings
 
 ALIAS_EVENTS = ("model_version_alias.created", "model_version_alias.deleted")
 WEBHOOK_NAME = "affectgate-alias-watch"
@@ -52,7 +52,7 @@ def verify_signature(*, secret: str, headers: Mapping[str, str], body: bytes, ma
 
 def record_alias_event(*, settings: Settings, body: Mapping[str, Any]) -> AuditEvent:
     """Audit one alias webhook delivery, saying whether the audit log explains it (see the module doc)."""
-    from affectgate.pipeline import audit_log
+    from affectgate.gate.workspace import audit_log
     from affectgate.registry.reconcile import alias_history
 
     data = body.get("data") or {}

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from affectgate.errors import AffectgateError, ModelError
+from affectgate.core.errors import AffectgateError, ModelError
 from affectgate.targets.harness import HARNESS, percentiles
 from affectgate.targets.spec import TargetResult, TargetSpec, Workload, cpu_model, host_facts, skipped
-from affectgate.zoo.export import sha256_file
+from affectgate.zoo.files import sha256_file
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 ORT_WEB_DIST = BROWSER_DIR / "node_modules" / "onnxruntime-web" / "dist"

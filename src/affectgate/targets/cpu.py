@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import onnxruntime as ort
 
-from affectgate.errors import ModelError
+from affectgate.core.errors import ModelError
 from affectgate.targets import harness
 from affectgate.targets.spec import TargetResult, TargetSpec, Workload, cpu_model, host_facts
 from affectgate.zoo.runtime import open_session

@@ -12,8 +12,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from affectgate.errors import AffectgateError
-from affectgate.records import Candidate
+from affectgate.core.errors import AffectgateError
+from affectgate.core.records import Candidate
 
 TargetKind = Literal["cpu", "gpu", "jetson", "browser"]
 TARGETS_FILE = "targets.yaml"

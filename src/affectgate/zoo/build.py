@@ -9,15 +9,16 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from affectgate.datasets.dfew import load_dfew_split, read_clips
+from affectgate.core.errors import ModelError
+from affectgate.core.records import ModelCard
+from affectgate.datasets.clips import read_clips
+from affectgate.datasets.dfew import load_dfew_split
 from affectgate.datasets.digest import dir_digest
-from affectgate.errors import ModelError
-from affectgate.records import ModelCard
 from affectgate.zoo.card import apply_config, zoo_card
 from affectgate.zoo.export import ExportResult, export_onnx
+from affectgate.zoo.lookup import get_arch
 from affectgate.zoo.preprocess import to_model_input
 from affectgate.zoo.quantize import QuantizeResult
-from affectgate.zoo.registry import get_arch
 from affectgate.zoo.train import TrainResult, build_model, train_classifier
 
 CHECKPOINT = "model.pt"
@@ -121,7 +122,7 @@ def _fit(
     label: no set here has annotated VA), per-frame signals and clip attention for the engagement
     model; an audio-visual card gets each sample's log-mel audio.
     """
-    from affectgate.inference import audio_features
+    from affectgate.inference.predict import audio_features
 
     clips = read_clips(samples=samples, frames=card.input.frames, size=card.input.size, workers=threads)
     audio = audio_features(samples=samples, spec=card.input.audio) if card.input.audio is not None else None
@@ -219,7 +220,7 @@ def calibration_inputs(
     clips = read_clips(samples=chosen, frames=card.input.frames, size=card.input.size, workers=threads)
     feeds = {card.input.name: to_model_input(clips=clips, spec=card.input)}
     if card.input.audio is not None:
-        from affectgate.inference import audio_features
+        from affectgate.inference.predict import audio_features
 
         feeds[card.input.audio.name] = audio_features(samples=chosen, spec=card.input.audio)
     return feeds

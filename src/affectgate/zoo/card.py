@@ -7,9 +7,9 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from affectgate.core.errors import ModelError
+from affectgate.core.records import ModelCard
 from affectgate.datasets.labels import CANONICAL_EMOTIONS
-from affectgate.errors import ModelError
-from affectgate.records import ModelCard
 
 TRAIN_KEYS = ("width", "dropout", "epochs", "batch_size", "lr", "weight_decay", "train_frames")
 
@@ -35,9 +35,12 @@ def load_card(*, path: Path) -> ModelCard:
     return card
 
 
-def zoo_card(*, project_root: Path, arch: str) -> ModelCard:
-    """The card of a built-in architecture."""
-    return load_card(path=project_root / "model_zoo" / arch / "card.yaml")
+def zoo_card(*, project_root: Path | None, arch: str) -> ModelCard:
+    """The card of an architecture: the user project's ``model_zoo/<arch>/card.yaml``, else the built-in one."""
+    from affectgate.project.content import available, find
+
+    known = available(project_root=project_root, kind="model_zoo")
+    return load_card(path=find(project_root=project_root, kind="model_zoo", name=f"{arch}/card.yaml", available=known))
 
 
 def apply_config(*, card: ModelCard, config: dict[str, object] | None) -> ModelCard:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from dataclasses import dataclass
@@ -13,14 +12,12 @@ import onnxruntime as ort
 import torch
 import torch.nn as nn
 
-from affectgate.errors import ModelError
-from affectgate.records import ModelCard
+from affectgate.core.errors import ModelError
+from affectgate.core.records import ModelCard
 from affectgate.zoo.card import write_card
+from affectgate.zoo.files import CARD_NAME, LOCK_NAME, ONNX_NAME, sha256_file
 
 OPSET = 18
-ONNX_NAME = "model.onnx"
-LOCK_NAME = "model.lock.json"
-CARD_NAME = "card.yaml"
 
 
 @dataclass(frozen=True)
@@ -33,13 +30,6 @@ class ExportResult:
     parity_max_abs_diff: float
 
 
-def sha256_file(path: Path) -> str:
-    """sha256 hex digest of a file."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def export_onnx(

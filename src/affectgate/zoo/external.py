@@ -2,7 +2,7 @@
 
 The user writes a small card YAML (:class:`ExternalCard`) next to a CSV or parquet file holding one row
 per sample: a sample id and either a label, per-label probabilities, or valence/arousal. The file is
-validated strictly and turned into exactly the table :func:`affectgate.inference.predict_split` writes
+validated strictly and turned into exactly the table :func:`affectgate.inference.predict.predict_split` writes
 (``sample_id``, ``target``, ``pred``, ``confidence``, ``p_<label>`` in canonical order, then the
 dataset's ``subject_id`` and group attributes as strings), so every evaluator runs on it unchanged.
 Two extra columns say what the file said: ``vendor_pred`` (the raw value) and ``tie`` (bool).
@@ -36,11 +36,11 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from affectgate.core.errors import DataError, ModelError
 from affectgate.datasets.labels import CANONICAL_EMOTIONS
-from affectgate.errors import DataError, ModelError
 
 if TYPE_CHECKING:
-    from affectgate.records import Candidate
+    from affectgate.core.records import Candidate
 
 #: ``pred`` of a tied label prediction under the strict tie policy (never equals a target).
 TIE = "tie"
@@ -49,7 +49,7 @@ UNMAPPED = "unmapped"
 
 
 def _prob_column(label: str) -> str:
-    return f"p_{label}"  # same as affectgate.inference.prob_column (not imported: it pulls in onnxruntime)
+    return f"p_{label}"  # same as affectgate.inference.predict.prob_column (not imported: it pulls in onnxruntime)
 
 
 class ColumnMap(BaseModel):
@@ -380,7 +380,7 @@ def candidate_slug(card_path: Path) -> str:
 
 
 def predictions_candidate(*, card_path: Path, loaded: ExternalPredictions) -> Candidate:
-    """The :class:`~affectgate.records.Candidate` of a validated predictions file, for the gate and the registry.
+    """The :class:`~affectgate.core.records.Candidate` of a validated predictions file, for the gate and the registry.
 
     Its model card is derived from the user's card: ``technique`` :data:`EXTERNAL_TECHNIQUE`, labels =
     the canonical labels the vendor vocabulary maps to, the output kind of the file. No model is run:
@@ -390,7 +390,7 @@ def predictions_candidate(*, card_path: Path, loaded: ExternalPredictions) -> Ca
     """
     import hashlib
 
-    from affectgate.records import Candidate, InputSpec, ModelCard, OutputSpec
+    from affectgate.core.records import Candidate, InputSpec, ModelCard, OutputSpec
 
     card = loaded.card
     kind = "valence_arousal" if card.kind == "valence_arousal" else "discrete_emotion"

@@ -7,7 +7,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from affectgate.records import InputSpec
+from affectgate.core.records import InputSpec
 
 
 @lru_cache(maxsize=32)

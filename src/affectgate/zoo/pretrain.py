@@ -17,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from affectgate.errors import ModelError
-from affectgate.records import InputSpec
+from affectgate.core.errors import ModelError
+from affectgate.core.records import InputSpec
 from affectgate.zoo.archs.mae_dfer import Block, VideoViT, init_weights, sincos_3d
 from affectgate.zoo.preprocess import to_model_input
 

@@ -31,10 +31,10 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from affectgate.errors import ModelError
-from affectgate.records import ModelCard
+from affectgate.core.errors import ModelError
+from affectgate.core.records import ModelCard
 from affectgate.zoo.card import write_card
-from affectgate.zoo.export import CARD_NAME, LOCK_NAME, ONNX_NAME, sha256_file
+from affectgate.zoo.files import CARD_NAME, LOCK_NAME, ONNX_NAME, sha256_file
 from affectgate.zoo.runtime import load_candidate
 
 INT8_NAME = "model.int8.onnx"

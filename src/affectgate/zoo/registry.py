@@ -1,14 +1,12 @@
-"""One loud registry of architectures: duplicate names raise, unknown names suggest."""
+"""The table of architectures and the decorator that fills it (duplicate names raise); lookup is
+:mod:`affectgate.zoo.lookup` (unknown names suggest)."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch.nn as nn
-
-from affectgate.errors import ModelError
 
 
 @dataclass(frozen=True)
@@ -35,30 +33,6 @@ def register_model(name: str, *, technique: str) -> Callable[[Callable[..., nn.M
     return wrap
 
 
-def get_arch(name: str) -> ArchEntry:
-    """The registered architecture, or a ModelError suggesting the closest name."""
-    _load_builtins()
-    if name not in _ARCHS:
-        close = difflib.get_close_matches(name, list(_ARCHS), n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(_ARCHS))}"
-        raise ModelError(f"unknown architecture {name!r}", fix=hint)
-    return _ARCHS[name]
-
-
-def list_archs() -> tuple[ArchEntry, ...]:
-    """Every registered architecture, sorted by name."""
-    _load_builtins()
-    return tuple(_ARCHS[k] for k in sorted(_ARCHS))
-
-
-def _load_builtins() -> None:
-    # Built-ins live in one table: importing the modules registers them.
-    from affectgate.zoo.archs import (  # noqa: F401
-        av_fusion,
-        cnn_gru,
-        engagement,
-        mae_dfer,
-        mobilenet_v2_frame,
-        r2plus1d,
-        resnet18_frame,
-    )
+def registered() -> dict[str, ArchEntry]:
+    """The architectures registered so far (built-ins register on import, see :mod:`affectgate.zoo.lookup`)."""
+    return _ARCHS

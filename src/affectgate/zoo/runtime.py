@@ -11,10 +11,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from affectgate.errors import ModelError
-from affectgate.records import Candidate
+from affectgate.core.errors import ModelError
+from affectgate.core.records import Candidate
 from affectgate.zoo.card import load_card
-from affectgate.zoo.export import CARD_NAME, LOCK_NAME, ONNX_NAME, sha256_file
+from affectgate.zoo.files import CARD_NAME, LOCK_NAME, ONNX_NAME, sha256_file
 
 
 def load_candidate(*, path: Path, name: str | None = None) -> Candidate:

@@ -16,10 +16,10 @@ import torch
 import torch.nn as nn
 from rich.console import Console
 
-from affectgate.errors import ModelError
-from affectgate.records import ModelCard
+from affectgate.core.errors import ModelError
+from affectgate.core.records import ModelCard
+from affectgate.zoo.lookup import get_arch
 from affectgate.zoo.preprocess import to_model_input
-from affectgate.zoo.registry import get_arch
 
 # Card ``train`` keys that belong to the training recipe, never to the architecture builder.
 RECIPE_KEYS = frozenset({"epochs", "batch_size", "lr", "weight_decay", "train_frames", "flip"})

@@ -20,8 +20,8 @@ import numpy as np
 from scipy import signal
 from scipy.io import wavfile
 
-from affectgate.errors import DataError
-from affectgate.records import AudioSpec
+from affectgate.core.errors import DataError
+from affectgate.core.records import AudioSpec
 
 #: Syllables of the two RAVDESS statements ("Kids are talking by the door", "Dogs are sitting by the door").
 STATEMENT_SYLLABLES = {1: (1.0, 0.6, 1.0, 0.7, 0.8, 0.6, 1.0), 2: (1.0, 0.6, 1.0, 0.7, 0.8, 0.6, 1.0)}

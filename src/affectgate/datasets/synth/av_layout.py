@@ -25,6 +25,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from affectgate.core.errors import DataError
+from affectgate.core.records import AudioSpec
 from affectgate.datasets.labels import CANONICAL_EMOTIONS
 from affectgate.datasets.ravdess import (  # the RAVDESS file-name convention lives with the loader
     AUDIO_MODALITY,
@@ -36,8 +38,6 @@ from affectgate.datasets.ravdess import (  # the RAVDESS file-name convention li
 from affectgate.datasets.synth.audio import log_mel, read_wav, synth_utterance, write_wav
 from affectgate.datasets.synth.dfew_layout import AGE_BANDS, GROUPS, _prepare_root
 from affectgate.datasets.synth.faces import EXPRESSIONS, FrameKnobs, intensity_curve, make_subject, render_face
-from affectgate.errors import DataError
-from affectgate.records import AudioSpec
 
 NOTICE = "SYNTHETIC DATA — procedurally rendered faces and synthesised voices, not real people"
 

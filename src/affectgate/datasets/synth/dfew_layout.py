@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from affectgate.core.errors import DataError
 from affectgate.datasets.labels import CANONICAL_EMOTIONS, DFEW_LABELS
 from affectgate.datasets.synth.faces import (
     EXPRESSIONS,
@@ -26,7 +27,6 @@ from affectgate.datasets.synth.faces import (
     make_subject,
     render_face,
 )
-from affectgate.errors import DataError
 
 DFEW_INDEX = {name: i for i, name in DFEW_LABELS.items()}
 GROUPS = ("tone_a", "tone_b", "tone_c")

@@ -26,10 +26,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.interpolate import PchipInterpolator
 
-from affectgate.datasets.dfew import read_clip
+from affectgate.core.errors import DataError
+from affectgate.datasets.clips import read_clip
 from affectgate.datasets.synth.dfew_layout import AGE_BANDS, GROUPS, NOTICE, _prepare_root
 from affectgate.datasets.synth.faces import EXPRESSIONS, FrameKnobs, make_subject, render_face
-from affectgate.errors import DataError
 
 #: Per-frame signals in the order of every label array and of the model's frame output.
 SIGNALS: tuple[str, ...] = ("yaw", "pitch", "gaze_x", "gaze_y", "eye_openness")

@@ -17,7 +17,7 @@ import math
 import torch
 import torch.nn as nn
 
-from affectgate.errors import ModelError
+from affectgate.core.errors import ModelError
 from affectgate.zoo.registry import register_model
 
 #: ViT-S/16 with 2-frame tubelets on 16x160x160 clips (card input frames 16, size 160).

@@ -1,0 +1,5 @@
+"""``python -m affectgate.cli``: the same app as the ``affectgate`` script."""
+
+from affectgate.cli import app
+
+app()
