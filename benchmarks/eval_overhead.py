@@ -7,12 +7,12 @@ through ``export_onnx``. Timings over the same test split, same batch size, same
 
 - **raw**: ``onnxruntime.InferenceSession.run`` over tensors decoded and preprocessed beforehand;
 - **model-only (ours)**: affectgate's ``open_session(...).run`` over the same tensors;
-- **end-to-end (ours)**: ``predict_split`` (decode JPEGs + preprocess + run, as the gate does; the
+- **end-to-end (ours)**: ``predict_samples`` (decode JPEGs + preprocess + run, as the gate does; the
   predictions table with the metadata columns) and the accuracy evaluator on its predictions —
   evaluation of a stored dataset;
 - **end-to-end, decoded-clip cache warm**: the same with the workspace's decoded-clip cache
   (``settings.clip_cache``, the gate's default) already filled by the untimed warm-up;
-- **loader alone** (disk / cache): the decode + preprocess work ``predict_split`` overlaps with the
+- **loader alone** (disk / cache): the decode + preprocess work ``predict_samples`` overlaps with the
   model, without the model: the CPU it needs besides the model's.
 
 ``CPU s`` is the process CPU time of a pass (all threads): ``end-to-end`` can reach raw's wall time only
@@ -41,10 +41,10 @@ from rich.console import Console
 from rich.table import Table
 
 from affectgate.datasets.clips import read_clips
-from affectgate.datasets.dfew import load_dfew_split
+from affectgate.datasets.selection import group_table, select_for_gate
 from affectgate.datasets.synth import SynthConfig, generate_dfew
 from affectgate.evaluators.accuracy import evaluate_accuracy
-from affectgate.inference.predict import predict_split
+from affectgate.inference.predict import predict_samples
 from affectgate.zoo.build import example_inputs
 from affectgate.zoo.card import apply_config, zoo_card
 from affectgate.zoo.export import export_onnx
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64, help="frame side in px (card default 64)")
     parser.add_argument("--batch", type=int, default=16, help="clips per batch")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
-    parser.add_argument("--workers", type=int, default=2, help="JPEG decode threads of predict_split")
+    parser.add_argument("--workers", type=int, default=2, help="JPEG decode threads of predict_samples")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats (median kept)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of one end-to-end pass per variant")
     args = parser.parse_args()
@@ -85,7 +85,8 @@ def main() -> None:
                 drift_quarters=(),
             ),
         )
-        split = load_dfew_split(root=data, fold=1, split="test")
+        loaded, split = select_for_gate(fmt="dfew", root=data, fold=1, split="test")
+        table = group_table(loaded=loaded)
         card = apply_config(
             card=zoo_card(project_root=ROOT, arch=ARCH), config={"frames": args.frames, "size": args.size}
         )
@@ -113,8 +114,13 @@ def main() -> None:
                 ours.run(batch=b)
 
         def run_ours_e2e() -> None:
-            out = predict_split(
-                candidate=candidate, split=split, batch_size=args.batch, threads=args.threads, workers=args.workers
+            out = predict_samples(
+                candidate=candidate,
+                split=split,
+                table=table,
+                batch_size=args.batch,
+                threads=args.threads,
+                workers=args.workers,
             )
             evaluate_accuracy(predictions=out.predictions, params={})
 
@@ -123,9 +129,10 @@ def main() -> None:
         def run_ours_cached() -> None:
             # the gate's default: decoded clips kept in the workspace cache; after the first pass
             # (the untimed warm-up fills it) a repeat evaluation of the same frames skips JPEG decoding
-            out = predict_split(
+            out = predict_samples(
                 candidate=candidate,
                 split=split,
+                table=table,
                 batch_size=args.batch,
                 threads=args.threads,
                 workers=args.workers,
@@ -134,7 +141,7 @@ def main() -> None:
             evaluate_accuracy(predictions=out.predictions, params={})
 
         def run_loader(cache: Path | None) -> None:
-            # what predict_split's loader thread does for every batch, alone: decode (or read the cache) +
+            # what predict_samples's loader thread does for every batch, alone: decode (or read the cache) +
             # preprocess; no model, no table
             for s in range(0, len(split.samples), args.batch):
                 chunk = split.samples[s : s + args.batch]

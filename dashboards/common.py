@@ -6,12 +6,14 @@ caches and renders. Pages never compute metrics.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -111,40 +113,118 @@ def _role_of(roles: list[str] | None) -> str:
     return highest_role(roles)
 
 
+def _check_allowed(s: Settings, demo: bool) -> None:
+    """Outside the demo workspace: no demo credentials, no demo cookie key, no default passwords (cached per file)."""
+    path = credentials_path(s)
+    problems = _credential_problems(str(path), path.stat().st_mtime, demo)
+    if problems:
+        raise AuthConfigError(
+            "the dashboard refuses to start: " + "; ".join(problems) + " — this workspace is not the demo",
+            fix="point AFFECTGATE_DASHBOARD_CREDENTIALS at your own credentials file (bcrypt hashes of passwords "
+            "nobody can guess), see docs/dashboard.md; or run `affectgate demo` for the demo workspace",
+        )
+
+
+@st.cache_data(show_spinner=False)
+def _credential_problems(path: str, mtime: float, demo: bool) -> list[str]:
+    del mtime  # part of the cache key only
+    from affectgate.oversight.identity import credential_problems
+
+    return credential_problems(path=Path(path), demo=demo)
+
+
+def _cookie_token(*, username: str, key: str, minutes: float) -> tuple[str, datetime]:
+    """The re-authentication cookie streamlit-authenticator honours (HS256 JWT of username and exp_date)."""
+    import jwt
+
+    expires = datetime.now() + timedelta(minutes=minutes)
+    return jwt.encode({"username": username, "exp_date": expires.timestamp()}, key, algorithm="HS256"), expires
+
+
+def _idle_expired(s: Settings) -> bool:
+    """True when this browser session's last interaction is older than the configured idle time."""
+    last = st.session_state.get("affectgate_last_seen")
+    return isinstance(last, float) and time.time() - last > s.dashboard_idle_minutes * 60
+
+
+def _end_session(authenticator, cookie_name: str) -> None:  # noqa: ANN001 - stauth.Authenticate
+    """Forget the login of this browser session and delete its re-authentication cookie."""
+    for key in ("authentication_status", "username", "name", "roles", "email", "affectgate_last_seen"):
+        st.session_state.pop(key, None)
+    st.session_state["affectgate_cookie_set"] = None
+    manager = authenticator.cookie_controller.cookie_model.cookie_manager
+    with contextlib.suppress(KeyError):  # no cookie in this browser
+        manager.delete(cookie_name, key="affectgate-cookie-delete")
+
+
 def login(s: Settings) -> User | None:
-    """Show the login (password form or OIDC button) until someone is logged in; then the logout button."""
+    """Show the login (password form or OIDC button) until someone is logged in; then the logout button.
+
+    Password login: outside the demo workspace the demo credentials, the demo cookie key and default
+    passwords stop the app with what to fix. The re-authentication cookie is signed with a key generated
+    for this installation (``<workspace>/keys/dashboard-cookie.key``, never the file's), set outside the
+    login form so that it reaches the browser, and honoured on a reload or a deep link; it lasts
+    ``dashboard_idle_minutes`` and is renewed while the user works, so the login ends after that idle time.
+    """
     if s.dashboard_auth == "oidc":
         return _oidc_login(s)
     import streamlit_authenticator as stauth
 
+    from affectgate.oversight.identity import COOKIE_KEY_FILE, installation_key, is_demo_workspace
+
     path = credentials_path(s)
     if not path.is_file():
         raise AuthConfigError(f"dashboard credentials file {path} not found", fix=_CRED_FIX)
+    demo = is_demo_workspace(s)
+    _check_allowed(s, demo)
     config = copy.deepcopy(load_credentials(str(path), path.stat().st_mtime))
     cookie = config.get("cookie") or {}
+    cookie_name = str(cookie.get("name", "affectgate_dashboard"))
+    cookie_key = installation_key(s, name=COOKIE_KEY_FILE)
+    idle = s.dashboard_idle_minutes
     authenticator = stauth.Authenticate(
         config["credentials"],
-        cookie_name=str(cookie.get("name", "affectgate_dashboard")),
-        cookie_key=str(cookie.get("key", "")),
-        cookie_expiry_days=float(cookie.get("expiry_days", 1)),
+        cookie_name=cookie_name,
+        cookie_key=cookie_key,
+        cookie_expiry_days=idle / (24 * 60),
         auto_hash=False,
     )
+    expired = _idle_expired(s) and bool(st.session_state.get("authentication_status"))
+    if expired:
+        _end_session(authenticator, cookie_name)
     if not st.session_state.get("authentication_status"):
         slot = st.empty()
         with slot.container():
             st.title("affectgate — compliance dashboard")
+            if expired or st.session_state.pop("affectgate_expired", False):
+                st.warning(f"Your session ended after {idle:g} minutes without activity. Log in again.")
             authenticator.login(location="main", fields={"Form name": "Log in", "Login": "Log in"})
             if st.session_state.get("authentication_status") is False:
                 st.error("Username or password is incorrect.")
             if not st.session_state.get("authentication_status"):
-                st.caption("Demo users: see docs/dashboard.md (viewer / engineer / officer).")
+                if demo:
+                    st.caption("DEMO workspace — demo users: see docs/dashboard.md (viewer / engineer / officer).")
                 return None
         slot.empty()
     username = str(st.session_state.get("username"))
     users = config["credentials"]["usernames"]
+    if username not in users:  # a cookie for a user the file no longer has
+        _end_session(authenticator, cookie_name)
+        return None
+    now = time.time()
+    st.session_state["affectgate_last_seen"] = now
+    set_at = st.session_state.get("affectgate_cookie_set")
+    if not isinstance(set_at, float) or now - set_at > idle * 60 / 4:  # renew the idle window now and then
+        token, expires = _cookie_token(username=username, key=cookie_key, minutes=idle)
+        authenticator.cookie_controller.cookie_model.cookie_manager.set(
+            cookie_name, token, key="affectgate-cookie-set", expires_at=expires
+        )
+        st.session_state["affectgate_cookie_set"] = now
     roles = st.session_state.get("roles") or (users.get(username) or {}).get("roles")
     user = User(username=username, name=str(st.session_state.get("name") or username), role=_role_of(roles))
     with st.sidebar:
+        if demo:
+            st.caption("DEMO workspace: public demo users, synthetic data.")
         st.markdown(f"**{user.name}** (`{user.username}`) — role: **{user.role}**")
         authenticator.logout("Log out", location="sidebar")
     return user
@@ -422,7 +502,7 @@ def context(s: Settings, context_id: str) -> UseContext | None:
     from affectgate.policy import load_context
 
     try:
-        return load_context(root=s.project_root / "policies", context_id=context_id)
+        return load_context(project_root=s.project_root, context_id=context_id)
     except AffectgateError:
         return None
 
@@ -452,7 +532,7 @@ def run_label(run: RunView) -> str:
 def _pack_thresholds(project_root: str) -> dict[str, float]:
     from affectgate.policy import load_packs, pack_thresholds
 
-    return pack_thresholds(packs=load_packs(root=Path(project_root) / "policies"))
+    return pack_thresholds(packs=load_packs(project_root=Path(project_root) if project_root else None))
 
 
 def gap_threshold(s: Settings, ctx: UseContext | None, kind: str = "accuracy") -> float:
@@ -461,4 +541,4 @@ def gap_threshold(s: Settings, ctx: UseContext | None, kind: str = "accuracy") -
     name = "max_group_gap" if kind == "accuracy" else "max_group_error_gap"
     if ctx is not None and name in ctx.thresholds:
         return float(ctx.thresholds[name])
-    return float(_pack_thresholds(str(s.project_root))[name])
+    return float(_pack_thresholds(str(s.project_root) if s.project_root is not None else "")[name])

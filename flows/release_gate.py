@@ -15,6 +15,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from affectgate import gate as pipeline
+from affectgate.datasets.selection import parse_label_map
 from affectgate.orchestration.review_flow import await_signoffs
 from affectgate.project.settings import get_settings
 
@@ -38,12 +39,14 @@ def release_gate(
     review_recheck_s: int = 300,
     data_format: str = "dfew",
     split: str | None = None,
+    label_map: str | None = None,
 ) -> list[pipeline.GateResult]:
     """Gate one exported model (folder with model.onnx + card.yaml) for each context id.
 
     ``review_timeout_s``: how long a ``review`` verdict waits for sign-off (0: don't wait, exit 2).
     ``review_recheck_s``: while waiting, how often the audit log is re-read for sign-offs.
     ``data_format``: registered loader format of ``data``; ``fold``/``split``: None = the format's default.
+    ``label_map``: ``--label-map`` text (``contempt=drop,...``), overlaying the datasheet's label_map.
     """
     settings = get_settings()
     results = pipeline.run_gate(
@@ -57,5 +60,6 @@ def release_gate(
         steps=TASK_STEPS,
         data_format=data_format,
         split=split,
+        label_map=parse_label_map(label_map),
     )
     return await_signoffs(settings=settings, results=results, timeout_s=review_timeout_s, recheck_s=review_recheck_s)

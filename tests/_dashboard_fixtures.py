@@ -2,13 +2,16 @@
 
 Runs in the workspace (``gated_workspace``), each one real ``run_gate`` call:
 1. suite ``release`` for eu-telehealth, us-ad-testing and eu-classroom (Art. 5(1)(f): always blocked);
-2. suite ``quarterly_drift`` for eu-telehealth and us-ad-testing, submitted by ``engineer``;
-3. suite ``quarterly_drift`` for us-ad-testing, submitted by ``officer``;
-4. suite ``full`` (abstention, robustness) for eu-classroom, so the drill-down has a robustness table.
-The drift suite measures no fairness, so the quality pack cannot judge the group gap and sends runs 2 and
-3 to review: the queue holds items of two submitters, one of them a compliance officer who may not
-approve their own. Tests read verdicts from the decision files rather than assuming the policy packs'
-outcome for the release run.
+2. suite ``quarterly_drift`` for eu-telehealth and us-ad-testing, submitted by ``engineer`` (Drift content;
+   it measures no fairness, so the quality pack's fairness rules err and, being block rules, block);
+3. suite ``quick`` for eu-telehealth and us-ad-testing, submitted by ``engineer``, in a project whose
+   contexts of those ids tighten ``max_group_gap`` to 0.05 (a project overlay): the tiny model's gap
+   interval (about 0.012-0.071) reaches it, so the fairness finding is inconclusive and goes to review;
+4. the same for us-ad-testing, submitted by ``officer``;
+5. suite ``full`` (abstention, robustness) for eu-classroom, so the drill-down has a robustness table.
+The queue holds items of two submitters, one of them a compliance officer who may not approve their own.
+Tests read verdicts from the decision files rather than assuming the policy packs' outcome for the
+release run.
 """
 
 from __future__ import annotations
@@ -51,9 +54,34 @@ def mlflow_uri_restored() -> Iterator[None]:
         mlflow.set_registry_uri(reg)
 
 
-def settings_for(*, workspace: Path, data_root: Path, actor: str = "affectgate-gate") -> Settings:
+def settings_for(*, workspace: Path, data_root: Path, actor: str = "affectgate-gate", project: Path = ROOT) -> Settings:
     """Settings of a workspace outside the project (tiny data root of the conftest ``built`` fixture)."""
-    return Settings(project_root=ROOT, workspace=workspace, data_root=data_root, actor=actor)
+    # the demo workspace: the actor is the demo --submitter (the session's CI token is not used here)
+    submitter = None if actor == "affectgate-gate" else actor
+    return Settings(
+        project_root=project,
+        workspace=workspace,
+        data_root=data_root,
+        actor=actor,
+        submitter=submitter,
+        oidc_token=None,
+    )
+
+
+def strict_project(base: Path) -> Path:
+    """A user project whose eu-telehealth and us-ad-testing contexts tighten max_group_gap to 0.05 (an overlay)."""
+    import yaml
+
+    from affectgate.project.content import builtin_dir
+
+    project = base / "strict_project"
+    (project / "contexts").mkdir(parents=True, exist_ok=True)
+    (project / "affectgate.toml").write_text("", encoding="utf-8")
+    for ctx in ("eu-telehealth", "us-ad-testing"):
+        data = yaml.safe_load((builtin_dir("contexts") / f"{ctx}.yaml").read_text(encoding="utf-8"))
+        data["thresholds"] = {**(data.get("thresholds") or {}), "max_group_gap": 0.05}
+        (project / "contexts" / f"{ctx}.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return project
 
 
 def gated_workspace(*, built, base: Path) -> DashWorkspace:  # noqa: ANN001 - conftest.Workspace
@@ -64,14 +92,19 @@ def gated_workspace(*, built, base: Path) -> DashWorkspace:  # noqa: ANN001 - co
 
     workspace = base / "dash_ws"
     data_root = built.settings.data_dir
+    from affectgate.oversight.identity import mark_demo_workspace
+
+    mark_demo_workspace(settings_for(workspace=workspace, data_root=data_root))  # the dashboard's demo users
+    strict = strict_project(base)
     with mlflow_uri_restored():
-        for actor, suite, contexts in (
-            ("affectgate-gate", "release", ["eu-telehealth", "us-ad-testing", "eu-classroom"]),
-            ("engineer", "quarterly_drift", ["eu-telehealth", "us-ad-testing"]),
-            ("officer", "quarterly_drift", ["us-ad-testing"]),
-            ("affectgate-gate", "full", ["eu-classroom"]),
+        for actor, suite, contexts, project in (
+            ("affectgate-gate", "release", ["eu-telehealth", "us-ad-testing", "eu-classroom"], ROOT),
+            ("engineer", "quarterly_drift", ["eu-telehealth", "us-ad-testing"], ROOT),
+            ("engineer", "quick", ["eu-telehealth", "us-ad-testing"], strict),
+            ("officer", "quick", ["us-ad-testing"], strict),
+            ("affectgate-gate", "full", ["eu-classroom"], ROOT),
         ):
-            s = settings_for(workspace=workspace, data_root=data_root, actor=actor)
+            s = settings_for(workspace=workspace, data_root=data_root, actor=actor, project=project)
             run_gate(settings=s, model=str(built.model), contexts=contexts, data=str(built.data), suite=suite)
     ws = DashWorkspace(
         settings=settings_for(workspace=workspace, data_root=data_root), workspace=workspace, data_root=data_root
@@ -80,7 +113,7 @@ def gated_workspace(*, built, base: Path) -> DashWorkspace:  # noqa: ANN001 - co
 
     submitters = {i.submitter for i in review_items(settings=ws.settings)}
     assert {"engineer", "officer"} <= submitters, (
-        f"the drift-suite gates produced no review decision for {sorted({'engineer', 'officer'} - submitters)}: "
+        f"the strict-overlay gates produced no review decision for {sorted({'engineer', 'officer'} - submitters)}: "
         "the policy packs changed; pick another run that yields `review` in tests/_dashboard_fixtures.py"
     )
     _CACHE["ws"] = ws

@@ -15,6 +15,13 @@ from affectgate.project.settings import Settings, get_settings
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The session runs as a CI job with an OIDC token naming a person (tests/_identity.py)."""
+    from _identity import install_session_identity
+
+    install_session_identity()
+
+
 @dataclass(frozen=True)
 class Workspace:
     """A project wired to temporary workspace and data folders."""

@@ -22,7 +22,18 @@ if flash:
 
 if not common.runs(s):
     common.empty_state("No evaluation runs, so nothing to review.")
-items = review_items(settings=s)
+try:
+    items = review_items(settings=s)
+except AffectgateError as exc:  # an audit log that does not verify: nothing can be signed off
+    st.error(exc.what)
+    st.info(exc.fix or "")
+    st.stop()
+tampered = [(r.report.run_id, f) for r in common.runs(s) for f in r.findings]
+if tampered:
+    st.error(
+        "Run folders that disagree with the audit log (their decisions count as **block**, nothing can be signed "
+        "off on them):\n\n" + "\n".join(f"- run `{run_id}`: {why}" for run_id, why in tampered)
+    )
 if not items:
     st.info(
         "No release awaits sign-off. Items appear here when the policy sends a decision to **review** "
@@ -53,7 +64,8 @@ else:
     st.subheader(f"{item.context_id}: {item.model} v{item.version}")
     holder = common.alias_holder(s, model=item.model, context_id=item.context_id) if item.model else None
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("submitted by", item.submitter or "unknown")
+    service = " (service)" if item.submitter_kind == "service" else ""
+    c1.metric("submitted by", f"{item.submitter or 'unknown'}{service}")
     c2.metric("alias holder now", f"v{holder}" if holder else "none")
     war, uar = rep.metric("war"), rep.metric("uar")
     c3.metric("WAR", "n/a" if war is None or war.value is None else f"{war.value:.3f}")

@@ -264,7 +264,11 @@ def test_export_offers_html_and_pdf(app_env):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_empty_workspace_explains_what_to_run(page, tmp_path):
-    """On an empty workspace every page says what to run instead of failing."""
+    """On an empty (demo) workspace every page says what to run instead of failing."""
+    from affectgate.oversight.identity import DEMO_MARKER
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / DEMO_MARKER).write_text("demo\n")  # the demo users log in only there
     with dashboard_env(None, empty=tmp_path / "empty"):
         at = _app("viewer", page)
         text = _text(at)

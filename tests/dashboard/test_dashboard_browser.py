@@ -89,3 +89,37 @@ def test_login_every_page_and_approve_one_item(server):
         assert registry(ws.settings).alias_version(name=str(new[0].payload["model"]), context_id=ctx) == "1"
     assert audit_log(ws.settings).verify().ok
     assert len(list(ARTIFACTS.glob("*.png"))) >= 10
+
+
+def test_login_survives_reload_and_deep_link_and_a_forged_cookie_fails(server):
+    """The re-authentication cookie (per-installation key) keeps the login over a reload and a deep link;
+    a cookie signed with the public demo key logs nobody in."""
+    import jwt
+    from playwright.sync_api import sync_playwright
+
+    from affectgate.oversight.identity import DEMO_COOKIE_KEY
+
+    url, _ws = server
+    forged = jwt.encode({"username": "officer", "exp_date": time.time() + 3600}, DEMO_COOKIE_KEY, algorithm="HS256")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1200})
+            context.add_cookies([{"name": "affectgate_dashboard", "value": forged, "url": url}])
+            page = context.new_page()
+            page.goto(url)
+            _wait_idle(page)
+            assert page.get_by_role("textbox", name="Username").count() == 1  # the forged cookie was ignored
+            page.get_by_role("textbox", name="Username").fill("dpo")
+            page.get_by_role("textbox", name="Password").fill("dpo-demo")
+            page.get_by_role("button", name="Log in").click()
+            _wait_title(page, "Overview")
+            page.wait_for_timeout(1500)  # the cookie component runs in the browser
+            page.reload()
+            _wait_title(page, "Overview")
+            assert page.get_by_role("textbox", name="Username").count() == 0
+            page.goto(url.rstrip("/") + "/review")
+            _wait_title(page, "Review queue")
+            assert page.get_by_role("textbox", name="Username").count() == 0
+        finally:
+            browser.close()

@@ -155,3 +155,44 @@ def test_zero_byte_clip_and_empty_frame_folder_are_reported(tmp_path: Path) -> N
         kind="empty frame folder",
         n_good=1,
     )
+
+
+def _cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AFFECTGATE_PROJECT_ROOT", str(Path(__file__).resolve().parents[2]))
+    monkeypatch.setenv("AFFECTGATE_DATA_ROOT", str(tmp_path))
+    monkeypatch.setenv("AFFECTGATE_WORKSPACE", str(tmp_path / "ws"))
+    from affectgate.project.settings import get_settings
+
+    get_settings.cache_clear()
+
+
+def test_data_validate_screens_faces_and_prints_a_fix_per_failed_check(tmp_path: Path, monkeypatch) -> None:
+    """MAFW clips are full frames: `data validate` screens them for faces (kept / left out), `--no-faces` skips
+    it, and every failed check (here: group attributes for fairness) prints its own fix line."""
+    from typer.testing import CliRunner
+
+    from affectgate.cli import app
+
+    _cli_env(tmp_path, monkeypatch)
+    root = tmp_path / "mafw"
+    _split(root, "single", "no_caption", 1, "test", b"00031.mp4 contempt\n00032.mp4 anger\n")
+    _split(root, "single", "no_caption", 1, "train", b"")
+    for clip in ("00031", "00032"):
+        for i in range(1, 4):
+            write_jpg(root / "data" / "frames" / clip / f"{i:05d}.jpg", size=64)  # flat grey: no face
+    runner = CliRunner()
+    res = runner.invoke(app, ["data", "validate", str(root), "--format", "mafw", "--fold", "1", "--split", "test"])
+    assert res.exit_code == 1, res.output
+    assert "face screening (the media are not face crops): 0 of 2 clips kept, 2 left out" in res.output
+    assert "fix (face screening)" in res.output
+    res = runner.invoke(
+        app, ["data", "validate", str(root), "--format", "mafw", "--fold", "1", "--no-faces", "--fairness"]
+    )
+    assert res.exit_code == 1, res.output
+    assert "face screening: skipped (--no-faces)" in res.output
+    failed = [line for line in res.output.splitlines() if "FAIL" in line]
+    fixes = [line for line in res.output.splitlines() if line.startswith("fix (")]
+    assert failed and len(fixes) >= 1 and any("metadata.csv" in f or "group" in f for f in fixes), res.output
+    (root / "datasheet.yaml").write_text("face_cropped: true\n")
+    res = runner.invoke(app, ["data", "validate", str(root), "--format", "mafw", "--fold", "1"])
+    assert "face screening: not needed (the set is declared face crops)" in res.output, res.output

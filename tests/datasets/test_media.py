@@ -163,11 +163,11 @@ def test_read_faces_counts_every_frame_and_never_guesses(tmp_path: Path) -> None
     for i, f in enumerate(frames, start=1):
         folder.mkdir(exist_ok=True)
         cv2.imwrite(str(folder / f"{i:05d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    clip, counts = read_faces(path=folder, frames=4, size=32)
+    clip, counts = read_faces(detector="haar", path=folder, frames=4, size=32)
     assert counts == {FACE_OK: 2, NO_FACE: 1}
     assert clip is not None and clip.shape == (4, 32, 32, 3)
     video = write_video(tmp_path / "blank.mp4", _ramp(3, size=64))
-    none, counts2 = read_faces(path=video, frames=2, size=32)
+    none, counts2 = read_faces(detector="haar", path=video, frames=2, size=32)
     assert none is None and counts2 == {NO_FACE: 3}
 
 
@@ -216,7 +216,7 @@ def test_read_faces_default_is_crop_face_on_every_frame(tmp_path: Path) -> None:
     for _, reason in outcomes:
         counts[reason] = counts.get(reason, 0) + 1
     assert counts == {FACE_OK: 4, NO_FACE: 1, TOO_BLURRY: 1, FACE_TOO_SMALL: 1}
-    clip, got = read_faces(path=_write_frames(tmp_path / "clip", frames), frames=5, size=32)
+    clip, got = read_faces(detector="haar", path=_write_frames(tmp_path / "clip", frames), frames=5, size=32)
     assert got == counts
     np.testing.assert_array_equal(clip, expected)
 
@@ -230,7 +230,7 @@ def test_read_faces_of_a_video_matches_its_decoded_frames(tmp_path: Path) -> Non
         rgb = [f.to_ndarray(format="rgb24") for f in box.decode(box.streams.video[0])]
     outcomes = [crop_face(f) for f in rgb]
     crops = [cv2.resize(c, (32, 32), interpolation=cv2.INTER_AREA) for c, _ in outcomes if c is not None]
-    clip, counts = read_faces(path=video, frames=len(crops), size=32)
+    clip, counts = read_faces(detector="haar", path=video, frames=len(crops), size=32)
     assert sum(counts.values()) == 5 and counts[FACE_OK] == len(crops) >= 3
     np.testing.assert_array_equal(clip, np.stack(crops))
 
@@ -284,15 +284,18 @@ def test_faster_searches_still_count_and_reject_every_frame(tmp_path: Path, ever
     """detect_every / detect_side: counts still cover every frame, and rejected frames never give crops."""
     frames = _mixed_frames()
     folder = _write_frames(tmp_path / "clip", frames)
-    clip, counts = read_faces(path=folder, frames=4, size=32, detect_every=every, detect_side=side)
+    clip, counts = read_faces(detector="haar", path=folder, frames=4, size=32, detect_every=every, detect_side=side)
     assert sum(counts.values()) == len(frames)
     assert counts.get(FACE_OK, 0) <= 5  # the blank frame and the blurred face never pass
     assert counts.get(NO_FACE, 0) + counts.get(TOO_BLURRY, 0) + counts.get(FACE_TOO_SMALL, 0) >= 2
     assert clip is not None and clip.shape == (4, 32, 32, 3)
     blank = _write_frames(tmp_path / "blank", [np.full((96, 96, 3), 90, np.uint8)] * 3)
-    assert read_faces(path=blank, frames=2, size=32, detect_every=every, detect_side=side) == (None, {NO_FACE: 3})
+    assert read_faces(detector="haar", path=blank, frames=2, size=32, detect_every=every, detect_side=side) == (
+        None,
+        {NO_FACE: 3},
+    )
     with pytest.raises(DataError, match="window"):
-        read_faces(path=folder, frames=2, size=32, detect_side=8)
+        read_faces(detector="haar", path=folder, frames=2, size=32, detect_side=8)
 
 
 def test_read_faces_many_in_threads_equals_one_after_the_other(tmp_path: Path) -> None:
@@ -302,15 +305,15 @@ def test_read_faces_many_in_threads_equals_one_after_the_other(tmp_path: Path) -
     paths.append(write_video(tmp_path / "v.mp4", [_face(seed=s) for s in range(3)]))
     paths.append(_write_frames(tmp_path / "blank", [np.full((96, 96, 3), 90, np.uint8)] * 2))
     for kwargs in ({}, {"detect_every": 2, "detect_side": 64}):
-        serial = [read_faces(path=p, frames=3, size=24, **kwargs) for p in paths]
+        serial = [read_faces(detector="haar", path=p, frames=3, size=24, **kwargs) for p in paths]
         for workers in (1, 3):
-            many = read_faces_many(paths=paths, frames=3, size=24, workers=workers, **kwargs)
+            many = read_faces_many(detector="haar", paths=paths, frames=3, size=24, workers=workers, **kwargs)
             assert len(many) == len(paths) and all(_same(a, b) for a, b in zip(many, serial, strict=True))
     assert serial[-1] == (None, {NO_FACE: 2})
     with pytest.raises(DataError, match="missing"):
-        read_faces_many(paths=[*paths, tmp_path / "missing"], frames=3, size=24, workers=3)
+        read_faces_many(detector="haar", paths=[*paths, tmp_path / "missing"], frames=3, size=24, workers=3)
     with pytest.raises(DataError, match="workers"):
-        read_faces_many(paths=paths, frames=3, size=24, workers=0)
+        read_faces_many(detector="haar", paths=paths, frames=3, size=24, workers=0)
 
 
 def test_box_cache_skips_the_detector_and_gives_the_same_crops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -318,7 +321,7 @@ def test_box_cache_skips_the_detector_and_gives_the_same_crops(tmp_path: Path, m
     cache = tmp_path / "boxes"
     folder = _write_frames(tmp_path / "clip", _mixed_frames())
     video = write_video(tmp_path / "v.mp4", [_face(seed=s) for s in range(3)])
-    cold = [read_faces(path=p, frames=4, size=32, cache=cache) for p in (folder, video)]
+    cold = [read_faces(detector="haar", path=p, frames=4, size=32, cache=cache) for p in (folder, video)]
     assert len(list(cache.glob("*.json"))) == 2
 
     def no_detector(*args: object, **kwargs: object) -> None:
@@ -333,20 +336,26 @@ def test_box_cache_skips_the_detector_and_gives_the_same_crops(tmp_path: Path, m
     with monkeypatch.context() as m:
         m.setattr(media, "detect_face", no_detector)
         m.setattr(media, "_read_bgr", read_bgr)
-        warm = [read_faces(path=p, frames=4, size=32, cache=cache) for p in (folder, video)]
+        warm = [read_faces(detector="haar", path=p, frames=4, size=32, cache=cache) for p in (folder, video)]
         assert len(decoded) == 6  # the frame cached without a face is counted, not decoded
-        other_size = read_faces(path=folder, frames=2, size=16, cache=cache)  # boxes do not depend on the input size
+        other_size = read_faces(
+            detector="haar", path=folder, frames=2, size=16, cache=cache
+        )  # boxes do not depend on the input size
     assert all(_same(a, b) for a, b in zip(cold, warm, strict=True))
     assert other_size[1] == cold[0][1] and other_size[0] is not None and other_size[0].shape == (2, 16, 16, 3)
-    key = face_cache_key(path=folder)
-    assert key != face_cache_key(path=folder, detect_every=2) != face_cache_key(path=folder, detect_side=48)
+    key = face_cache_key(path=folder, detector="haar")
+    assert (
+        key
+        != face_cache_key(path=folder, detect_every=2, detector="haar")
+        != face_cache_key(path=folder, detect_side=48, detector="haar")
+    )
     (cache / f"{key}.json").write_text("{torn")  # a torn entry is dropped and rebuilt
-    assert _same(read_faces(path=folder, frames=4, size=32, cache=cache), cold[0])
+    assert _same(read_faces(detector="haar", path=folder, frames=4, size=32, cache=cache), cold[0])
     assert (cache / f"{key}.json").read_text().startswith('{"boxes"')
     blank = np.full((96, 96, 3), 90, np.uint8)
     cv2.imwrite(str(folder / "00001.png"), blank)  # a changed frame changes the key: detected again
-    assert face_cache_key(path=folder) != key
-    clip, counts = read_faces(path=folder, frames=4, size=32, cache=cache)
+    assert face_cache_key(path=folder, detector="haar") != key
+    clip, counts = read_faces(detector="haar", path=folder, frames=4, size=32, cache=cache)
     assert counts[NO_FACE] == 2 and sum(counts.values()) == 7
 
 
@@ -377,13 +386,15 @@ def test_tracked_search_finds_the_face_near_the_last_one_and_falls_back_to_the_w
     near = media.detect_near(gray[1], full[0])
     assert near is not None and _iou(near, full[1]) > 0.8
     assert media.detect_near(gray[3], full[2]) is None  # the face jumped away: not found near
-    clip, counts = read_faces(path=folder, frames=4, size=32, track=True)
+    clip, counts = read_faces(detector="haar", path=folder, frames=4, size=32, track=True)
     assert counts == {FACE_OK: 6, NO_FACE: 1} and clip is not None
     cache = tmp_path / "boxes"
-    read_faces(path=folder, frames=4, size=32, track=True, cache=cache)
+    read_faces(detector="haar", path=folder, frames=4, size=32, track=True, cache=cache)
     boxes = json.loads(next(cache.glob("*.json")).read_text())["boxes"]
     assert boxes[5] is None
     assert all(_iou(tuple(b), full[i]) > 0.8 for i, b in enumerate(boxes) if i != 5)
-    assert media.face_cache_key(path=folder, track=True) != media.face_cache_key(path=folder)
+    assert media.face_cache_key(path=folder, track=True, detector="haar") != media.face_cache_key(
+        path=folder, detector="haar"
+    )
     with pytest.raises(DataError, match="track"):
-        read_faces(path=folder, frames=4, size=32, track=True, detect_every=2)
+        read_faces(detector="haar", path=folder, frames=4, size=32, track=True, detect_every=2)

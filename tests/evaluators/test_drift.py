@@ -256,12 +256,14 @@ def _tiny_candidate(folder: Path):
 @pytest.fixture(scope="module")
 def predicted(drift_set, tmp_path_factory):
     """The tiny model's real predictions on fold 1's test clips (about half of the set)."""
-    from affectgate.datasets.dfew import load_dfew_split
-    from affectgate.inference.predict import predict_split
+    from affectgate.datasets.selection import group_table, select_for_gate
+    from affectgate.inference.predict import predict_samples
 
     candidate = _tiny_candidate(tmp_path_factory.mktemp("cand") / "model")
-    split = load_dfew_split(root=drift_set, fold=1, split="test")
-    preds = predict_split(candidate=candidate, split=split, batch_size=16, threads=1, workers=1).predictions
+    loaded, split = select_for_gate(fmt="dfew", root=drift_set, fold=1, split="test")
+    preds = predict_samples(
+        candidate=candidate, split=split, table=group_table(loaded=loaded), batch_size=16, threads=1, workers=1
+    ).predictions
     return candidate, split, preds
 
 

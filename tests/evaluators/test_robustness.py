@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from affectgate.datasets.dfew import load_dfew_split
 from affectgate.datasets.labels import DFEW_LABELS
+from affectgate.datasets.selection import group_table, select_for_gate
 from affectgate.evaluators import ModelInputs, run_evaluator
 from affectgate.evaluators.plots import robustness_figure, robustness_table
 from affectgate.evaluators.robustness import parse_severities
-from affectgate.inference.predict import predict_split
+from affectgate.inference.predict import predict_samples
 from affectgate.zoo.card import write_card, zoo_card
 from affectgate.zoo.runtime import load_candidate
 
@@ -91,8 +91,10 @@ def setup(tmp_path_factory) -> tuple[ModelInputs, pd.DataFrame]:
             img = np.clip(LEVELS[i % 7] + texture, 0, 255).astype(np.uint8).repeat(3, axis=2)
             cv2.imwrite(str(frame_dir / f"{vid}_{k + 1}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 100])
     (split_dir / "set_1.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    split = load_dfew_split(root=data, fold=1, split="test")
-    predictions = predict_split(candidate=candidate, split=split, batch_size=4, threads=1, workers=1).predictions
+    loaded, split = select_for_gate(fmt="dfew", root=data, fold=1, split="test")
+    predictions = predict_samples(
+        candidate=candidate, split=split, table=group_table(loaded=loaded), batch_size=4, threads=1, workers=1
+    ).predictions
     return ModelInputs(candidate=candidate, split=split, threads=1, batch_size=4), predictions
 
 

@@ -171,13 +171,13 @@ def test_empty_reason_is_refused(ws, reason):
 
 
 def test_unknown_item_and_decision_are_refused(ws):
-    """An allow/block decision, an unknown run or an unknown decision word cannot be signed off."""
+    """An audited block, an unknown run or an unknown decision word cannot be signed off."""
     release_run = next(
         r
         for r, a in run_audit_index(events=audit_log(ws.settings).events()).items()
         if a.submitter == "affectgate-gate"
     )
-    with pytest.raises(ReviewError, match="no open review item"):
+    with pytest.raises(ReviewError, match=r"audited verdict .* is 'block'.*overridden by nothing"):
         sign_off(
             settings=ws.settings,
             run_id=release_run,

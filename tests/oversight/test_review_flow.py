@@ -5,8 +5,9 @@ The flow runs for real (Prefect's ephemeral server on the workspace's SQLite dat
 officer resumes it from another terminal or the dashboard. In-process runs cover rejection, a forged
 resume and the timeout. Concurrent sign-offs of one item: exactly one wins.
 
-The quarterly-drift suite measures no fairness, so the quality pack cannot judge the group gap and sends
-us-ad-testing to review on the tiny model (the same mechanism the dashboard fixtures rely on).
+The gates run in a project whose us-ad-testing context tightens ``max_group_gap`` to 0.05 (a project
+overlay, ``_dashboard_fixtures.strict_project``): the tiny model's gap interval reaches it, so the quick
+suite's fairness finding is inconclusive and goes to review (the same mechanism the dashboard fixtures use).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from _dashboard_fixtures import ROOT, copy_workspace, gated_workspace, item_by, mlflow_uri_restored
+from _dashboard_fixtures import ROOT, copy_workspace, gated_workspace, item_by, mlflow_uri_restored, strict_project
 from affectgate.gate.results import EXIT_BLOCKED, EXIT_PROMOTED, EXIT_REVIEW, GateResult
 from affectgate.gate.workspace import audit_log, registry
 from affectgate.orchestration.review_flow import (
@@ -41,7 +42,7 @@ CONTEXT = "us-ad-testing"
 
 def _env(workspace: Path, data_root: Path, actor: str) -> dict[str, str]:
     return {
-        "AFFECTGATE_PROJECT_ROOT": str(ROOT),
+        "AFFECTGATE_PROJECT_ROOT": str(strict_project(workspace.parent)),
         "AFFECTGATE_WORKSPACE": str(workspace),
         "AFFECTGATE_DATA_ROOT": str(data_root),
         "AFFECTGATE_ACTOR": actor,
@@ -72,11 +73,13 @@ def _actions(settings: Settings) -> list[str]:
 def test_gate_process_pauses_on_review_and_resumes_on_cli_approval(built, tmp_path):
     """`gate --wait-for-review` pauses; `review sign` in another process approves; the gate exits 0, alias moved."""
     workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "DEMO_WORKSPACE").write_text("demo\n")  # `review sign` below logs in as the demo officer
     env = {**os.environ, **_env(workspace, built.settings.data_dir, actor="engineer")}
     exe = str(Path(sys.executable).parent / "affectgate")
     gate = subprocess.Popen(
         [exe, "gate", "--model", str(built.model), "--context", CONTEXT, "--data", str(built.data)]
-        + ["--suite", "quarterly_drift", "--wait-for-review", "600"],
+        + ["--suite", "quick", "--wait-for-review", "600"],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -131,9 +134,7 @@ def _flow_in_process(built, workspace: Path, monkeypatch, **params):
     try:
         flow = get_flow(settings=get_settings(), module="release_gate", flow="release_gate")
         with mlflow_uri_restored():
-            return flow(
-                model=str(built.model), contexts=[CONTEXT], data=str(built.data), suite="quarterly_drift", **params
-            )
+            return flow(model=str(built.model), contexts=[CONTEXT], data=str(built.data), suite="quick", **params)
     finally:
         monkeypatch.undo()  # before the cache is cleared, so get_settings() sees the session's workspace again
         get_settings.cache_clear()

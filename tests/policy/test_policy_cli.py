@@ -233,7 +233,7 @@ def test_check_with_a_report_judges_quality_and_int8_from_the_graph(tmp_path: Pa
         "2026-12-02",
         "--json",
     )
-    assert res.exit_code == 2, res.output
+    assert res.exit_code == 1, res.output  # the int8 rule (block) cannot be judged: it blocks
     by_id = {o["rule_id"]: o for o in json.loads(res.output)["outcomes"]}
     assert (
         by_id["quality.int8.war_drop"]["status"] == "error"
@@ -247,6 +247,37 @@ def test_check_refuses_a_report_of_another_model(tmp_path: Path) -> None:
     report = _report_json(tmp_path / "report.json", sha="f" * 64)
     res = _run("check", "--context", "eu-telehealth", "--model", str(folder), "--report", str(report))
     assert res.exit_code == 3 and "not the model" in res.output
+    assert "ffffffffffff" in res.output and "mobilenet_v2_frame" in res.output and "--model" in res.output
+
+
+def test_check_refuses_a_report_of_another_zoo_arch(tmp_path: Path) -> None:
+    """--model ARCH with the report of another architecture exits 3 naming both identities."""
+    report = _report_json(tmp_path / "report.json", sha="0" * 64)  # candidate affectgate-mobilenet_v2_frame
+    res = _run("check", "--context", "eu-telehealth", "--model", "cnn_gru", "--report", str(report))
+    assert res.exit_code == 3, res.output
+    assert "affectgate-mobilenet_v2_frame" in res.output and "cnn_gru" in res.output
+    res = _run("check", "--context", "eu-telehealth", "--model", "mobilenet_v2_frame", "--report", str(report))
+    assert res.exit_code in (0, 1, 2), res.output
+
+
+def test_explain_context_shows_the_deciding_facts_in_words() -> None:
+    """explain --context prints each outcome with the declared facts that decided it, in plain words."""
+    res = _run("explain", "--context", "eu-platform-drivers", "--as-of", "2026-12-02")
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "observed persons: drivers in the consumer_app sector; relationship to the deployer: platform_worker" in text
+    assert "→ workers, candidates or students of the deployer (Art. 5(1)(f))" in text
+    assert "euaia.art5_1f.workplace_education [fail, block]" in text
+    assert "built-in affectgate" in text and "policies/contexts/eu-platform-drivers.yaml" in text
+
+
+def test_lint_and_explain_show_where_rules_and_contexts_come_from() -> None:
+    """lint lists each pack and context with its origin; explain names the rule's source file."""
+    res = _run("lint")
+    assert res.exit_code == 0, res.output
+    assert "context el-exam-proctoring: built-in affectgate" in res.output
+    res = _run("explain", "euaia.art5_1f.relationship")
+    assert res.exit_code == 0 and "built-in affectgate" in res.output and "eu_ai_act/pack.yaml" in res.output
 
 
 def test_check_low_uar_report_blocks(tmp_path: Path) -> None:
@@ -304,7 +335,7 @@ def test_lint_ok_on_shipped_policies() -> None:
     """lint exits 0 on the shipped folder and prints the pack digests."""
     res = _run("lint")
     assert res.exit_code == 0, res.output
-    assert "OK: 2 packs" in res.output and "8 contexts" in res.output and "sha256" in res.output
+    assert "OK: 2 packs" in res.output and "10 contexts" in res.output and "sha256" in res.output
 
 
 def test_lint_lists_each_problem_and_exits_1(tmp_path: Path) -> None:

@@ -9,9 +9,10 @@ import pytest
 
 from affectgate.audit import AuditLog
 from affectgate.core.errors import RegistryError
+from affectgate.gate.workspace import audit_log
 from affectgate.project.settings import Settings
 from affectgate.registry.mlflow_registry import MlflowRegistry
-from affectgate.registry.reconcile import alias_at, alias_history, reconcile
+from affectgate.registry.reconcile import alias_at, alias_history, pending_intents, reconcile, resolve_intents
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "affectgate-recon"
@@ -26,7 +27,7 @@ def ws(tmp_path):
     reg.client.create_registered_model(MODEL)
     for _ in range(3):
         reg.client.create_model_version(MODEL, source=(tmp_path / "m").as_uri())
-    log = AuditLog(path=settings.audit_path)
+    log = audit_log(settings)  # signed with the workspace key, as the gate writes it
     return settings, reg, log
 
 
@@ -129,6 +130,38 @@ def test_registry_reconcile_command_reports_and_audits_findings(ws, monkeypatch)
     assert [len(e.payload["findings"]) for e in audited] == [0, 1]
     assert audited[1].payload["findings"][0]["registry_version"] == "2"
     assert log.verify().ok
+
+
+def test_write_ahead_intents_of_a_dead_gate_are_resolved_from_the_registry(ws):
+    """An intent whose move happened becomes a recovered promotion, one whose move did not is abandoned; no finding."""
+    settings, reg, log = ws
+    for version, moved in (("1", True), ("2", False)):
+        ctx = "eu-telehealth" if moved else "us-ad-testing"
+        log.append(
+            actor="gate",
+            action="alias.intent",
+            subject=f"model:{MODEL}/{version} context:{ctx}",
+            payload={"model": MODEL, "version": version, "context": ctx, "alias": ctx, "run_id": f"r{version}"},
+        )
+        if moved:  # the gate died after the move and before its confirmation
+            reg.client.set_registered_model_alias(MODEL, ctx, version)
+    assert [f.kind for f in reconcile(settings=settings)] == ["set_outside_gate"]  # before resolution
+    resolved = resolve_intents(log=log, reg=reg, actor="affectgate-gate")
+    assert [(r.intent_seq, r.outcome) for r in resolved] == [(1, "completed"), (2, "abandoned")]
+    events = log.events()
+    assert events[2].action == "promotion" and events[2].payload["recovered_from_intent"] is True
+    assert events[3].action == "alias.intent.abandoned" and events[3].payload["intent_seq"] == 2
+    assert pending_intents(events) == [] and reconcile(settings=settings) == []
+    assert resolve_intents(log=log, reg=reg, actor="affectgate-gate") == []  # idempotent
+    assert log.verify().ok
+
+
+def test_versions_without_identity_tags_are_quarantined_once(ws):
+    """A version registered without its onnx_sha256 tag is quarantined and reported once."""
+    _, reg, _ = ws
+    assert sorted(reg.quarantine_orphans()) == [(MODEL, "1"), (MODEL, "2"), (MODEL, "3")]
+    assert reg.quarantine_orphans() == []
+    assert reg.version_tags(name=MODEL, version="1")["affectgate.quarantined"].startswith("no onnx_sha256")
 
 
 def test_registry_webhook_commands_need_a_secret(monkeypatch):

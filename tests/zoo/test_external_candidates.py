@@ -348,19 +348,3 @@ def test_cremad_crowd_as_three_candidates(tmp_path):
     assert wars["voice"] < wars["face"] < wars["audio_visual"]
 
 
-def test_dataset_table_of_a_dfew_split(tmp_path):
-    from types import SimpleNamespace
-
-    (tmp_path / "metadata.csv").write_text("video_name,subject_id,sex\n1,s1,female\n2,s2,male\n")
-    split = SimpleNamespace(
-        root=tmp_path,
-        samples=[SimpleNamespace(video_name="00001", label="anger"), SimpleNamespace(video_name="00002", label="fear")],
-    )
-    from affectgate.zoo.external import dataset_table
-
-    table = dataset_table(split=split)
-    assert table.loc["00002", "target"] == "fear" and table.loc["00001", "subject_id"] == "s1"
-    (tmp_path / "p.csv").write_text("id,label\n00001,ANGRY\n00002,ANGRY\n")
-    card = _card(tmp_path, file="p.csv", columns={"id": "id", "label": "label"}, labels={"ANGRY": "anger"})
-    res = load_predictions_file(card_path=card, dataset=table)
-    assert list(res.predictions["sex"]) == ["female", "male"]

@@ -24,7 +24,18 @@ from affectgate.core.errors import AffectgateError
 GENESIS = "0" * 64
 """``prev_digest`` of the first event."""
 
-ProblemKind = Literal["edited", "deleted", "reordered", "truncated", "malformed", "payload_mismatch"]
+ProblemKind = Literal[
+    "edited",
+    "deleted",
+    "reordered",
+    "truncated",
+    "malformed",
+    "payload_mismatch",
+    "unsigned",
+    "bad_signature",
+    "after_head",
+    "rolled_back",
+]
 
 
 class AuditError(AffectgateError):
@@ -86,6 +97,12 @@ class AuditEvent(BaseModel):
     digest: str = Field(
         description="SHA-256 hex of the canonical JSON of {seq, time, actor, action, subject, "
         "payload_digest, prev_digest}."
+    )
+    key_id: str | None = Field(
+        default=None, description="Id of the Ed25519 key that signed this event (audit.signing); None: unsigned."
+    )
+    signature: str | None = Field(
+        default=None, description="Base64 Ed25519 signature of (seq, digest) by key_id; not part of the digest."
     )
 
     @field_validator("time")
@@ -184,6 +201,12 @@ class ChainReport(BaseModel):
     first_bad_seq: int | None = Field(
         description="Lowest sequence number named by a problem: the first bad or missing event."
     )
+    first_bad_line: int | None = Field(
+        default=None, description="Lowest line number in the file named by a problem (None: no line named)."
+    )
+    notes: tuple[str, ...] = Field(
+        default=(), description="What was checked and how (signatures, external heads), for the report."
+    )
 
 
 def verify_chain(
@@ -192,11 +215,18 @@ def verify_chain(
     anchor: tuple[int, str] | None = None,
     lines: Sequence[int] | None = None,
     extra_problems: Sequence[ChainProblem] = (),
+    strict_head: bool = False,
+    external_heads: Sequence[tuple[int, str, str]] = (),
+    notes: Sequence[str] = (),
 ) -> ChainReport:
     """Check every digest, link and position; ``anchor`` = (head_seq, head_digest) recorded beside the log.
 
     ``lines`` gives each event's line in the file (default: its 1-based position); ``extra_problems``
     (e.g. malformed lines found by the reader) are merged into the report in line order.
+    ``strict_head``: every event after the anchor's event is a problem (``after_head``: nothing vouches
+    for it; used when events carry no signature of their own). ``external_heads``: (seq, digest, where)
+    of heads recorded outside the log (MLflow version tags, exports); a head the log no longer reaches
+    or contradicts is ``rolled_back``.
     """
     problems: list[ChainProblem] = list(extra_problems)
     all_seqs = {ev.seq for ev in events}
@@ -277,6 +307,40 @@ def verify_chain(
         digest_at.setdefault(ev.seq, ev.digest)
         max_seq = max(max_seq, ev.seq)
 
+    line_of = {ev.seq: (lines[i] if lines is not None else i + 1) for i, ev in enumerate(events)}
+    if anchor is not None and strict_head:
+        for ev in events:
+            if ev.seq > anchor[0]:
+                problems.append(
+                    ChainProblem(
+                        seq=ev.seq,
+                        line=line_of.get(ev.seq),
+                        kind="after_head",
+                        message=f"line {line_of.get(ev.seq)}: event {ev.seq} comes after the signed head (event "
+                        f"{anchor[0]}): nothing vouches for it",
+                    )
+                )
+    for h_seq, h_digest, where in external_heads:
+        if h_seq > max_seq:
+            problems.append(
+                ChainProblem(
+                    seq=max_seq + 1,
+                    line=None,
+                    kind="rolled_back",
+                    message=f"{where} records the signed head at event {h_seq} but the log ends at event {max_seq}: "
+                    "the log was cut and rolled back",
+                )
+            )
+        elif h_seq in digest_at and digest_at[h_seq] != h_digest:
+            problems.append(
+                ChainProblem(
+                    seq=h_seq,
+                    line=line_of.get(h_seq),
+                    kind="rolled_back",
+                    message=f"{where} records event {h_seq} with digest {h_digest[:16]}, the log's event {h_seq} "
+                    "differs: history was rewritten",
+                )
+            )
     if anchor is not None:
         a_seq, a_digest = anchor
         if max_seq < a_seq:
@@ -307,4 +371,6 @@ def verify_chain(
         head_seq=last.seq if last else 0,
         problems=tuple(problems),
         first_bad_seq=min((p.seq for p in problems if p.seq is not None), default=None),
+        first_bad_line=min((p.line for p in problems if p.line is not None), default=None),
+        notes=tuple(notes),
     )

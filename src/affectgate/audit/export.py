@@ -68,6 +68,41 @@ class AuditExport:
     chain: ChainReport
     hmac: HmacStatus
     retention_days: int
+    signed_head: dict[str, object] | None = None
+    fingerprints: tuple[str, ...] = ()
+
+
+#: Marker of the machine-readable signed head in a Markdown/HTML export (``audit verify --export`` reads it).
+HEAD_MARKER = "affectgate-signed-head"
+
+
+def heads_in_export(text: str, *, where: str) -> list[tuple[int, str, str, str | None, str | None]]:
+    """The signed heads an export records: (seq, digest, where, key_id, signature) of each.
+
+    A Markdown/HTML export carries its head in a ``<!-- affectgate-signed-head {...} -->`` comment; a JSONL
+    export's lines are signed events themselves (each is a head of the chain up to it).
+    """
+    out = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        data = None
+        if line.startswith(f"<!-- {HEAD_MARKER} ") and line.endswith("-->"):
+            body = line[len(f"<!-- {HEAD_MARKER} ") : -3].strip()
+            try:
+                data = json.loads(body)
+            except ValueError:
+                continue
+        elif line.startswith("{"):
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue
+        if not isinstance(data, dict) or not isinstance(data.get("seq"), int):
+            continue
+        if not isinstance(data.get("digest"), str):
+            continue
+        out.append((int(data["seq"]), str(data["digest"]), where, data.get("key_id"), data.get("signature")))
+    return out
 
 
 @dataclass(frozen=True)
@@ -236,6 +271,19 @@ def _tables(events: Sequence[AuditEvent]) -> list[_Table]:
     ]
 
 
+def _head_text(exp: AuditExport) -> str:
+    head = exp.signed_head
+    if not head:
+        return "none (empty log)"
+    if not head.get("signature"):
+        return f"event {head['seq']}, digest {head['digest']}: NOT signed (no Ed25519 key in this workspace)"
+    return (
+        f"event {head['seq']}, digest {head['digest']}, Ed25519 signature {head['signature']} by key "
+        f"{head.get('key_id')} ({head.get('fingerprint') or 'fingerprint unknown here'}); keep this export: "
+        "`affectgate audit verify --export THIS_FILE --public-key KEY.pub.pem` proves the log was not rolled back"
+    )
+
+
 def _facts(exp: AuditExport, *, log_path: Path) -> list[tuple[str, str]]:
     chain = exp.chain
     if chain.ok:
@@ -254,6 +302,11 @@ def _facts(exp: AuditExport, *, log_path: Path) -> list[tuple[str, str]]:
         ("Period", exp.period.describe()),
         ("Events in period", f"{len(exp.events)} ({link})"),
         ("Hash chain (whole log, SHA-256)", verdict),
+        ("Signed head (anchors the chain outside the log)", _head_text(exp)),
+        (
+            "Public signing key(s)",
+            ", ".join(exp.fingerprints) or "none: the chain is hash-linked but not Ed25519-signed",
+        ),
         ("HMAC signature of the head anchor", exp.hmac.message),
         (
             "Retention",
@@ -269,6 +322,8 @@ def _markdown(exp: AuditExport, *, log_path: Path) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
     out = ["# affectgate audit report", ""]
+    if exp.signed_head:
+        out += [f"<!-- {HEAD_MARKER} {json.dumps(exp.signed_head, sort_keys=True)} -->", ""]
     out += [f"- **{k}**: {cell(v)}" for k, v in _facts(exp, log_path=log_path)]
     out.append("")
     if not exp.chain.ok:
@@ -296,6 +351,7 @@ def _html(exp: AuditExport, *, log_path: Path) -> str:
         "td,th{border:1px solid #999;padding:3px 6px;text-align:left;font-size:90%}"
         ".bad{color:#b00;font-weight:bold}.ok{color:#070;font-weight:bold}</style></head><body>",
         "<h1>affectgate audit report</h1>",
+        *([f"<!-- {HEAD_MARKER} {json.dumps(exp.signed_head, sort_keys=True)} -->"] if exp.signed_head else []),
         "<dl>",
     ]
     for key, value in _facts(exp, log_path=log_path):
@@ -343,6 +399,10 @@ def export(
         )
     log = AuditLog(path=settings.audit_path, hmac_key=settings.audit_hmac_key)
     chain = log.verify()
+    try:
+        signed_head = log.signed_head()
+    except AuditError:
+        signed_head = None
     period = Period(start=start, end=end)
     raw_lines: list[bytes] = []
     events: list[AuditEvent] = []
@@ -365,6 +425,8 @@ def export(
         chain=chain,
         hmac=status,
         retention_days=settings.audit_retention_days,
+        signed_head=signed_head,
+        fingerprints=log.ring.fingerprints(),
     )
     if fmt == "jsonl":
         text = b"".join(raw_lines).decode("utf-8")
@@ -380,6 +442,8 @@ def export(
         chain=chain,
         hmac=status,
         retention_days=exp.retention_days,
+        signed_head=signed_head,
+        fingerprints=exp.fingerprints,
     )
 
 

@@ -1,17 +1,16 @@
-"""What every command module shares: the consoles and the one way a user's error ends a command (exit 3, no traceback)."""
+"""What every command module shares: the consoles and the one way a user's error ends a command (exit 3, no
+traceback).
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from affectgate.gate.results import EXIT_ERROR
-
-if TYPE_CHECKING:
-    pass
 
 # Wide output when piped (CI logs, `make demo | tee`): rich would otherwise squeeze tables to 80 columns.
 _WIDTH = None if sys.stdout.isatty() else 160
@@ -19,7 +18,13 @@ console = Console(width=_WIDTH)
 err_console = Console(stderr=True, width=_WIDTH)
 
 
+def print_error(exc: BaseException | str) -> None:
+    """``error: <what> — fix: <fix>`` on stderr (the message printed as text: brackets in it are not markup)."""
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+
+
 def fail(exc: Exception) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    """Print a user's error and return the exit (code 3) that ends the command: ``raise fail(exc) from None``."""
+    print_error(exc)
     err_console.print("nothing was promoted (exit 3)", style="dim")
     return typer.Exit(EXIT_ERROR)

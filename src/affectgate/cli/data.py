@@ -73,6 +73,70 @@ def _sidecar_joined(before, after) -> tuple[list[str], int]:  # noqa: ANN001 - p
     return columns, (0 if gained is None else int(gained.sum()))
 
 
+def check_fix(*, expectation: str, check: str, column: str | None, fmt: str, root: Path, data_root: Path) -> str:
+    """The fix of one failed validation check, naming the file, column or command that repairs it."""
+    from affectgate.datasets.validation import SIDECAR_FIX
+
+    validate = f"affectgate data validate --format {fmt} {root}"
+    if expectation == "loader_problems":
+        return (
+            "repair the lines listed under 'rejected samples/lines' (file:line and reason each); "
+            f"`{validate} --strict` stops at the first one"
+        )
+    if expectation == "group_columns_present" or check.startswith("group attribute"):
+        what = f"{column} " if column and not column.startswith("_") else "the group attributes "
+        return (
+            f"fill {what}for every sample: {SIDECAR_FIX}; or gate with a suite without a fairness evaluator "
+            "(fairness then stays unjudged and the policy decides what that means)"
+        )
+    if column == "subject_id":
+        return f"{SIDECAR_FIX}; a release without subject identity: declare `subjects: unknown` in datasheet.yaml"
+    if column in ("_media_inside_data_root", "_audio_inside_data_root"):
+        return (
+            f"keep the dataset and its media under the data root ({data_root}; AFFECTGATE_DATA_ROOT or --data-root): "
+            "media paths must be relative, without '..' or links out of it"
+        )
+    if check == "at least one sample":
+        return f"the selection is empty: check --fold/--split (`{validate}` without them lists every fold and split)"
+    if column == "sample_id":
+        return "name each sample once: remove the duplicate or empty ids listed from the split/manifest files"
+    if column == "split":
+        return "use the split names train, test, validation or all in the split/manifest files"
+    if check == "label present":
+        return "give every sample a class label, or select a split whose samples are all labelled"
+    if check == "label in the label map":
+        return (
+            "map the classes listed: `label_map:` in datasheet.yaml (class: a label of the model's space, or null to "
+            "leave it out, the dropped share is reported) or `--label-map CLASS=drop` on `affectgate gate`"
+        )
+    if column in ("valence", "arousal", "_va_paired"):
+        return "valence/arousal are in [-1, 1], both or neither per row; mark an invalid frame with -5 (ABAW)"
+    if column == "aus":
+        return "write action units as AU<n>=0|1 joined by ';' (e.g. AU1=0;AU2=1), -1 to ignore one"
+    if column == "attention":
+        return "attention is a fraction in [0, 1]: rescale the annotation"
+    if column == "_annotated":
+        return "every row needs a label, valence/arousal or action units: annotate or remove the rows listed"
+    if column == "consent_basis":
+        return (
+            "declare the legal basis for special-category data: `legal_basis:` in datasheet.yaml (GDPR Art. 9(2), "
+            "e.g. explicit consent) or a consent_basis column per sample"
+        )
+    return f"fix the rows listed, then rerun `{validate}`"
+
+
+def face_screening_rows(*, loaded, settings, frames: int, size: int):  # noqa: ANN001, ANN201 - LoadedDataset, Settings
+    """The face screening of a set that is not face crops (as the gate does before evaluating it)."""
+    from affectgate.datasets.face_screening import screen_faces
+    from affectgate.datasets.selection import eval_split
+
+    split = eval_split(loaded=loaded, fold=None, split=None)
+    present = [(x.video_name, x.frame_dir) for x in split.samples if x.frame_dir.exists()]
+    return screen_faces(
+        samples=present, frames=frames, size=size, cache=settings.clip_cache_dir, workers=settings.ort_threads
+    )
+
+
 def register(data_app: typer.Typer) -> None:
     """Add the dataset governance commands to ``data_app``."""
 
@@ -98,10 +162,22 @@ def register(data_app: typer.Typer) -> None:
             Path | None, typer.Option(help="Root every media path must stay inside (default: AFFECTGATE_DATA_ROOT).")
         ] = None,
         json_out: Annotated[Path | None, typer.Option("--json", help="Also write the result as JSON here.")] = None,
+        faces: Annotated[
+            bool,
+            typer.Option(
+                "--faces/--no-faces",
+                help="For a set that is not face crops (MAFW, RAVDESS, CREMA-D, datasheet face_cropped: false): "
+                "detect faces as the gate does and report the clips kept and left out (--no-faces skips it).",
+            ),
+        ] = True,
+        face_frames: Annotated[int, typer.Option(help="Frames sampled per clip for the face screening.")] = 8,
+        face_size: Annotated[int, typer.Option(help="Face-crop size in pixels for the face screening.")] = 112,
     ) -> None:
         """Load a dataset, print counts per split/fold and class, rejected samples and the Great Expectations result.
 
         Group columns a root ``metadata.csv`` holds are joined where the loader left them empty, as the gate does.
+        Every failed check prints its own fix. A set that is not face crops is screened for faces (as the gate
+        does): clips with no face over the quality bar are listed and fail the validation.
         """
         from affectgate.datasets.base import load_dataset
         from affectgate.datasets.selection import SIDECAR, join_sidecar
@@ -152,12 +228,52 @@ def register(data_app: typer.Typer) -> None:
                 "; ".join(e.unexpected_examples[:3]) + (f" [error: {e.error}]" if e.error else ""),
             )
         console.print(table)
+        for note in report.notes:  # stated assumptions (each clip its own cluster) and how to lift them
+            console.print(f"NOTE: {note}", highlight=False, markup=False, soft_wrap=True)
+        for e in report.failures():
+            fix = check_fix(
+                expectation=e.expectation, check=e.check, column=e.column, fmt=fmt, root=root, data_root=droot
+            )
+            console.print(f"[bold]fix[/] ({e.check}): {fix}", highlight=False, soft_wrap=True)
+        faces_ok = True
+        from affectgate.datasets.face_screening import declared_face_cropped
+
+        try:
+            cropped = declared_face_cropped(fmt=fmt, root=root)
+        except AffectgateError as exc:
+            raise fail(exc) from None
+        if cropped:
+            console.print("face screening: not needed (the set is declared face crops)")
+        elif not faces:
+            console.print("face screening: skipped (--no-faces); the gate still screens every clip it evaluates")
+        elif len(loaded.samples):
+            screening = face_screening_rows(loaded=loaded, settings=settings, frames=face_frames, size=face_size)
+            left = screening.rejected
+            kept = len(screening.samples) - len(left)
+            console.print(
+                f"face screening (the media are not face crops): {kept} of {len(screening.samples)} clips kept, "
+                f"{len(left)} left out (no frame over the quality bar); {screening.summary()}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+            if left:
+                console.print("  left out: " + ", ".join(left[:10]) + (" …" if len(left) > 10 else ""), markup=False)
+            faces_ok = kept > 0
+            if not faces_ok:
+                console.print(
+                    "[bold]fix[/] (face screening): no clip shows a face the gate can use: check that the media show "
+                    "faces, or declare face_cropped: true in datasheet.yaml if they are face crops already",
+                    highlight=False,
+                    soft_wrap=True,
+                )
         if json_out is not None:
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-        verdict = "[bold green]PASSED[/]" if report.success else "[bold red]FAILED[/]"
+        passed = report.success and faces_ok
+        verdict = "[bold green]PASSED[/]" if passed else "[bold red]FAILED[/]"
         console.print(f"suite {report.suite}: {verdict} (great_expectations {report.gx_version})")
-        raise typer.Exit(EXIT_PASSED if report.success else EXIT_FAILED)
+        raise typer.Exit(EXIT_PASSED if passed else EXIT_FAILED)
 
     @data_app.command("status")
     def data_status() -> None:

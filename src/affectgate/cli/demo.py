@@ -76,6 +76,9 @@ def demo(
     Part B trains on a tiny set with those knobs off: a candidate that can pass on its measured numbers.
     """
     settings = get_settings()
+    from affectgate.oversight.identity import mark_demo_workspace
+
+    mark_demo_workspace(settings)  # public demo users and --submitter names are accepted here, nowhere else
     started = time.perf_counter()
     try:
         if not tiny:
@@ -83,7 +86,7 @@ def demo(
         balanced = settings.models_dir / f"{DEMO_ARCH}_balanced"
         _demo_phase(settings, tiny=True, out=balanced, plain=plain, tag="" if tiny else "B ")
         if zoo and not tiny:
-            from affectgate.demo.zoo import SIGNAL_DEMOS, print_zoo_table, run_zoo_comparison
+            from affectgate.demo.zoo import PRETRAINED_BASELINES, SIGNAL_DEMOS, print_zoo_table, run_zoo_comparison
 
             console.rule("C the model zoo side by side: five techniques' classifiers, fp32 and int8, same gate")
             rows = run_zoo_comparison(
@@ -93,6 +96,7 @@ def demo(
                 gate=partial(run_gate_command, settings=settings, fold=1, suite="release", as_of=None, plain=plain),
                 console=console,
                 signal_models=SIGNAL_DEMOS,
+                pretrained=PRETRAINED_BASELINES,
             )
             print_zoo_table(rows, console=console)
     except AffectgateError as exc:

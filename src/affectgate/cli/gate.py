@@ -10,8 +10,9 @@ import typer
 from rich.table import Table
 
 from affectgate.core.errors import AffectgateError
-from affectgate.datasets.selection import gate_formats
-from affectgate.gate.results import SYNTHETIC_NOTICE, GateResult, combined_exit_code
+from affectgate.datasets.selection import gate_formats, parse_label_map
+from affectgate.gate.family import read_summary, summary_lines
+from affectgate.gate.results import SYNTHETIC_NOTICE, GateResult, combined_exit_code, data_notes
 from affectgate.project.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -35,8 +36,11 @@ def run_gate_command(
     wait_for_review: int = 0,
     data_format: str = "dfew",
     split: str | None = None,
+    label_map: str | None = None,
 ) -> list[GateResult]:
     """Run the release gate through the Prefect flow (default) or as plain functions.
+
+    ``label_map`` is the ``--label-map`` text (``contempt=drop,...``; see ``selection.parse_label_map``).
 
     ``wait_for_review`` > 0: a ``review`` verdict pauses the flow up to that many seconds for a sign-off.
     """
@@ -57,6 +61,7 @@ def run_gate_command(
             as_of=date.fromisoformat(as_of) if as_of else None,
             data_format=data_format,
             split=split,
+            label_map=parse_label_map(label_map),
         )
     from affectgate.orchestration.prefect import get_flow
 
@@ -71,6 +76,7 @@ def run_gate_command(
         review_timeout_s=wait_for_review,
         data_format=data_format,
         split=split,
+        **({"label_map": label_map} if label_map else {}),
     )
 
 
@@ -112,6 +118,10 @@ def print_results(results: list[GateResult], *, settings: Settings) -> None:
             "\n".join(r.reason_rules) or "all rules pass",
         )
     console.print(table)
+    family = read_summary(settings.runs_dir / results[0].run_id) if results and results[0].run_id else None
+    if family is not None:  # a model family: per-fold rows, the mean of folds, the worst fold, the paper figures
+        for line in summary_lines(family):
+            console.print(line, soft_wrap=True, highlight=False)
     for r in results:
         if r.reasons:
             console.print(f"[bold]{r.context_id}[/] ({r.verdict}), why:")
@@ -125,7 +135,14 @@ def print_results(results: list[GateResult], *, settings: Settings) -> None:
 _FORMAT_HELP = "Dataset format, a registered loader: " + ", ".join(gate_formats()) + " (unknown: exit 3)."
 _FOLD_HELP = "Fold to evaluate (DFEW set_N, RAVDESS/MAFW fold, manifest fold column); default: the format's (DFEW 1)."
 _SPLIT_HELP = "Split to evaluate (test, train, validation, all); default: the format's (test, or every sample)."
-_MODEL_HELP = "Export folder with model.onnx + card.yaml (or the .onnx file), or a predictions-file card (YAML)."
+_MODEL_HELP = (
+    "Export folder with model.onnx + card.yaml (or the .onnx file), a predictions-file card (YAML), or a model "
+    "family (a folder with family.yaml: one export per fold, each scored on its own fold's test split)."
+)
+_LABEL_MAP_HELP = (
+    "Declared map of dataset classes into the model's label space, e.g. contempt=drop,anxiety=drop (drop: leave "
+    "the class out, the dropped share is reported) or from=to; overlays the datasheet's label_map."
+)
 
 
 @commands.command("gate")
@@ -136,6 +153,7 @@ def gate(
     data_format: Annotated[str, typer.Option("--format", "--data-format", help=_FORMAT_HELP)] = "dfew",
     fold: Annotated[int | None, typer.Option(help=_FOLD_HELP)] = None,
     split: Annotated[str | None, typer.Option(help=_SPLIT_HELP)] = None,
+    label_map: Annotated[str | None, typer.Option(help=_LABEL_MAP_HELP)] = None,
     suite: Annotated[str, typer.Option(help="Evaluation suite (evaluators/<suite>.yaml).")] = "release",
     as_of: Annotated[str | None, typer.Option(help="Evaluate the rules as of this date (YYYY-MM-DD).")] = None,
     plain: Annotated[bool, typer.Option(help="Run the steps without Prefect.")] = False,
@@ -150,11 +168,23 @@ def gate(
             "(dashboard or `affectgate review sign`); 0: don't wait, exit 2."
         ),
     ] = 0,
+    submitter: Annotated[
+        str | None,
+        typer.Option(
+            help="Demo workspace only: the person submitting this run, unauthenticated. Elsewhere the submitter is "
+            "the `affectgate login` token or the CI provider's OIDC token; without one the release goes to review."
+        ),
+    ] = None,
 ) -> None:
     """Gate a model for deployment contexts. Exit 0 promoted, 1 blocked, 2 needs review, 3 error.
 
     With --wait-for-review a signed-off review exits 0 (approved, alias moved) or 1 (rejected).
     """
+    if submitter is not None:  # the Prefect flow reads the settings again: hand the name over as its setting
+        import os
+
+        os.environ["AFFECTGATE_SUBMITTER"] = submitter
+        get_settings.cache_clear()
     settings = get_settings()
     try:
         results = run_gate_command(
@@ -169,6 +199,7 @@ def gate(
             wait_for_review=wait_for_review,
             data_format=data_format,
             split=split,
+            label_map=label_map,
         )
     except AffectgateError as exc:
         raise fail(exc) from None
@@ -183,7 +214,12 @@ def gate(
             junit.write_text(ci_report.junit_xml(results=results, decisions=decisions, report=report), encoding="utf-8")
             console.print(f"JUnit XML: {junit}")
         if summary is not None:
-            text = ci_report.markdown_summary(results=results, decisions=decisions, report=report)
+            text = ci_report.markdown_summary(
+                results=results,
+                decisions=decisions,
+                report=report,
+                family=read_summary(settings.runs_dir / results[0].run_id),
+            )
             summary.write_text(text, encoding="utf-8")
             console.print(f"Markdown summary: {summary}")
     raise typer.Exit(combined_exit_code(results))
@@ -200,6 +236,7 @@ def evaluate_command(
         str, typer.Option("--data-format", help=_FORMAT_HELP + " Here --format is the output format.")
     ] = "dfew",
     split: Annotated[str | None, typer.Option(help=_SPLIT_HELP)] = None,
+    label_map: Annotated[str | None, typer.Option(help=_LABEL_MAP_HELP)] = None,
 ) -> None:
     """Evaluate a candidate with a suite: run folder, MLflow run, audit events; no decision, no promotion."""
     from affectgate import gate as pipeline
@@ -219,6 +256,7 @@ def evaluate_command(
             require_context=False,
             data_format=data_format,
             split=split,
+            label_map=parse_label_map(label_map),
         )
         evaluation = pipeline.evaluate(settings=settings, inputs=inputs)
     except AffectgateError as exc:
@@ -239,6 +277,8 @@ def print_report(report, *, run_dir: Path, version: str) -> None:  # noqa: ANN00
     """Every measurement with its interval, direction, averaging and finding; failed/skipped evaluators with why."""
     if report.synthetic_data:
         console.print(f"[bold yellow]{SYNTHETIC_NOTICE}[/]")
+    for note in data_notes(report.dataset):
+        console.print(f"[bold]data:[/] {note}", highlight=False, soft_wrap=True)
     table = Table("evaluator", "measurement", "group", "label", "value", "95% CI", "n", "better", "averaging / finding")
     table.columns[1].no_wrap = True  # metric names are identifiers (policy rules quote them): never split
 

@@ -22,17 +22,19 @@ from rich.table import Table
 from affectgate.core.errors import AffectgateError, PolicyError
 from affectgate.core.records import EvalReport, ModelCard, PolicyDecision
 from affectgate.policy.cases import case_paths, load_case
-from affectgate.policy.engine import decide
-from affectgate.policy.lint import lint_policies
+from affectgate.policy.engine import build_facts, decide, decide_facts, deciding_facts, pack_thresholds
+from affectgate.policy.lint import lint_policies, lint_project
 from affectgate.policy.loader import (
-    DEFAULT_PACKS,
     PolicyPack,
     available_packs,
+    context_path,
     definitions_used,
     load_context,
     load_packs,
+    pack_folders,
 )
 from affectgate.policy.schema import Precision
+from affectgate.project.content import builtin_dir, builtin_label, origin_of
 from affectgate.project.settings import get_settings
 
 app = typer.Typer(
@@ -84,9 +86,18 @@ def fail(exc: Exception, *, code: int = EXIT_ERROR) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _policies_root(policies: Path | None) -> Path:
-    settings = get_settings()
-    return settings.resolve(policies) if policies is not None else settings.project_root / "policies"
+def _policies_root(policies: Path | None) -> Path | None:
+    """``--policies``: one policies folder (contexts in its contexts/); None = resolve the project's content."""
+    return get_settings().resolve(policies) if policies is not None else None
+
+
+def _project_root() -> Path | None:
+    return get_settings().project_root
+
+
+def origin(*, path: Path) -> str:
+    """Where a content file came from: 'built-in affectgate X (...)' or 'user project: <file>'."""
+    return origin_of(path=path, project_root=_project_root())
 
 
 # -- check ---------------------------------------------------------------------------------------
@@ -173,16 +184,12 @@ def check(
     try:
         root = _policies_root(policies)
         when = _parse_date(as_of) if as_of else datetime.now(UTC).date()
-        ctx = load_context(root=root, context_id=context)
-        packs = load_packs(root=root, names=tuple(pack) if pack else DEFAULT_PACKS)
-        resolved = resolve_model(spec=model, project_root=settings.project_root) if model else None
+        ctx = load_context(root=root, project_root=_project_root(), context_id=context)
+        packs = load_packs(root=root, project_root=_project_root(), names=tuple(pack) if pack else None)
+        resolved = resolve_model(spec=model, project_root=settings.root) if model else None
         evaluation = read_report(path=settings.resolve(report)) if report else None
-        if resolved and evaluation and resolved.onnx_sha256 and resolved.onnx_sha256 != evaluation.onnx_sha256:
-            raise PolicyError(
-                f"report {report} is about ONNX sha256 {evaluation.onnx_sha256[:12]}…, not the model "
-                f"{resolved.onnx_sha256[:12]}…",
-                fix="pass the report of this model's evaluation (or no --model)",
-            )
+        if resolved and evaluation:
+            check_report_model(model=resolved, report=evaluation, report_path=report, spec=model or "")
         decision = decide(
             context=ctx,
             card=resolved.card if resolved else None,
@@ -211,14 +218,38 @@ def check(
     raise typer.Exit(EXIT_CODES[decision.verdict])
 
 
+def check_report_model(*, model: ModelInput, report: EvalReport, report_path: Path | None, spec: str) -> None:
+    """Refuse a report produced by another model than ``--model``, naming both identities.
+
+    An export is identified by its ONNX sha256; a zoo arch id (card only) by the candidate name the gate
+    registers for it (``affectgate-<arch>``, ``-int8`` for its int8 variant).
+    """
+    reported = f"candidate {report.candidate!r} (ONNX sha256 {report.onnx_sha256[:12]}…, run {report.run_id})"
+    if model.onnx_sha256 is not None:
+        if model.onnx_sha256 != report.onnx_sha256:
+            raise PolicyError(
+                f"report {report_path} is about {reported}, not the model --model {spec} (arch {model.card.arch}, "
+                f"ONNX sha256 {model.onnx_sha256[:12]}…)",
+                fix="pass the report of this model's evaluation (or no --model)",
+            )
+        return
+    expected = {f"affectgate-{model.card.arch}", f"affectgate-{model.card.arch}-int8"}
+    if report.candidate not in expected:
+        raise PolicyError(
+            f"report {report_path} is about {reported}, not the model --model {spec} (arch {model.card.arch}, "
+            f"registered as {' or '.join(sorted(expected))})",
+            fix="pass the report of this architecture's evaluation, or --model <export folder> to match by ONNX digest",
+        )
+
+
 def print_decision(*, decision: PolicyDecision) -> None:
     """Each outcome as a row (rule, article, severity, effective date, status, message), then verdict and digests."""
     table = Table("#", show_lines=True)
     table.add_column("rule", no_wrap=True)
-    table.add_column("article", max_width=26)
+    table.add_column("article", max_width=22)
     for column in ("severity", "effective from", "status"):
         table.add_column(column)
-    table.add_column("message", min_width=48)
+    table.add_column("message", min_width=30)
     for number, o in enumerate(decision.outcomes, start=1):
         style = _STATUS_STYLE.get(o.status, "")
         table.add_row(
@@ -255,13 +286,34 @@ def _parse_date(text: str) -> date:
 # -- explain -------------------------------------------------------------------------------------
 @app.command("explain")
 def explain(
-    rule_id: Annotated[str, typer.Argument(help="Rule id, e.g. euaia.art5_1f.workplace_education.")],
+    rule_id: Annotated[
+        str | None, typer.Argument(help="Rule id, e.g. euaia.art5_1f.workplace_education (with --context: optional).")
+    ] = None,
+    context: Annotated[
+        str | None,
+        typer.Option(help="Decide this context and show, for every outcome, the declared facts that decided it."),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="With --context: evaluate as of YYYY-MM-DD (default today).")
+    ] = None,
     policies: PoliciesOption = None,
 ) -> None:
-    """Print a rule in full: title, article, severity, penalty, date, conditions, messages, evidence, cases."""
+    """Print a rule in full (where it comes from, conditions, messages, cases), or with --context the deciding facts."""
     try:
         root = _policies_root(policies)
-        packs = load_packs(root=root, names=available_packs(root=root))
+        if root is not None:
+            packs = load_packs(root=root, names=available_packs(root=root))
+        else:
+            packs = load_packs(project_root=_project_root(), names=sorted(pack_folders(project_root=_project_root())))
+        if context is not None:
+            explain_context(
+                packs=packs, context_id=context, rule_id=rule_id, root=root, as_of=_parse_date(as_of) if as_of else None
+            )
+            return
+        if rule_id is None:
+            raise PolicyError(
+                "explain needs a rule id or --context", fix="e.g. affectgate policy explain euaia.art12.logging"
+            )
         found = find_rule(packs=packs, rule_id=rule_id)
     except AffectgateError as exc:
         raise fail(exc, code=1) from None
@@ -272,6 +324,10 @@ def explain(
         ("id", rule.id),
         ("title", rule.title),
         ("pack", f"{pack.name} {pack.spec.version} (sha256 {pack.digest})"),
+        (
+            "source",
+            origin(path=pack.file_of(rule.id)) + (f"; overlaid by {origin(path=pack.overlay)}" if pack.overlay else ""),
+        ),
         ("position", f"rule {index + 1} of {len(pack.rules)}" + (f", stage {rule.stage}" if rule.stage else "")),
         ("article", rule.article),
         ("severity", rule.severity + _SEVERITY_MEANING[rule.severity]),
@@ -290,12 +346,48 @@ def explain(
             "thresholds",
             ", ".join(f"{k}={v:g}" for k, v in pack.defaults.items() if f"thresholds.{k}" in _all(rule)) or "none",
         ),
-        ("test cases", "\n".join(rule_cases(root=root, rule_id=rule.id)) or "none"),
+        ("test cases", "\n".join(rule_cases(root=root or builtin_dir("packs"), rule_id=rule.id)) or "none"),
     ]
     table = Table("field", "value", show_header=False, show_lines=True)
     for field, value in rows:
         table.add_row(field, value.replace("[", r"\["))
     console.print(table)
+
+
+def explain_context(
+    *, packs: tuple[PolicyPack, ...], context_id: str, rule_id: str | None, root: Path | None, as_of: date | None
+) -> None:
+    """Every outcome for a context (or one rule's) with the declared facts that decided it, in plain words."""
+    ctx = load_context(root=root, project_root=_project_root(), context_id=context_id)
+    where = (
+        root / "contexts" / f"{context_id}.yaml"
+        if root is not None
+        else context_path(project_root=_project_root(), context_id=context_id)
+    )
+    when = as_of or datetime.now(UTC).date()
+    facts = build_facts(
+        context=ctx, card=None, onnx_outputs=(), report=None, thresholds=pack_thresholds(packs=packs), as_of=when
+    )
+    decision = decide_facts(facts=facts, packs=packs)
+    if rule_id is not None:
+        find_rule(packs=packs, rule_id=rule_id)
+    words: dict[str, list[str]] = {}
+    for pack in packs:
+        words.update(deciding_facts(facts=facts, pack=pack))
+    console.print(f"context  {ctx.id}: {ctx.title}", highlight=False, markup=False)
+    console.print(f"source   {origin(path=where)}", highlight=False, markup=False)
+    console.print(f"verdict  {decision.verdict} as of {when.isoformat()} (no model, no report)", highlight=False)
+    for outcome in decision.outcomes:
+        if rule_id is not None and outcome.rule_id != rule_id:
+            continue
+        console.print(
+            f"\n{outcome.rule_id} [{outcome.status}, {outcome.severity}] {outcome.article}",
+            highlight=False,
+            markup=False,
+        )
+        console.print(f"  {outcome.message}", highlight=False, markup=False, soft_wrap=True)
+        for line in words.get(outcome.rule_id, []):
+            console.print(f"  - {line}", highlight=False, markup=False, soft_wrap=True)
 
 
 _SEVERITY_MEANING = {
@@ -322,8 +414,7 @@ def find_rule(*, packs: tuple[PolicyPack, ...], rule_id: str) -> tuple[PolicyPac
     close = difflib.get_close_matches(rule_id, ids, n=3, cutoff=0.5)
     raise PolicyError(
         f"unknown rule id {rule_id!r}",
-        fix=(f"did you mean {' or '.join(repr(c) for c in close)}? " if close else "")
-        + "list the rules with `affectgate policy lint` or see policies/*/pack.yaml",
+        fix=(f"did you mean {' or '.join(repr(c) for c in close)}? " if close else "") + f"rules: {', '.join(ids)}",
     )
 
 
@@ -345,16 +436,31 @@ def lint(policies: PoliciesOption = None) -> None:
         root = _policies_root(policies)
     except AffectgateError as exc:
         raise fail(exc, code=1) from None
-    result = lint_policies(root=root)
+    result = lint_policies(root=root) if root is not None else lint_project(project_root=_project_root())
+    where = root or (f"project {_project_root()}" if _project_root() else f"{builtin_label()} (no project)")
     if not result.ok:
-        console.print(f"[bold red]{len(result.problems)} problem(s)[/] in {root}:")
+        console.print(f"[bold red]{len(result.problems)} problem(s)[/] in {where}:")
         for problem in result.problems:
             console.print(f"  - {problem}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1)
     console.print(
         f"[green]OK[/]: {len(result.packs)} packs ({result.n_rules} rules), {len(result.contexts)} contexts, "
-        f"{result.n_cases} cases in {root}",
+        f"{result.n_cases} cases in {where}",
         highlight=False,
     )
     for pack in result.packs:
-        console.print(f"pack {pack.name} {pack.spec.version} sha256 {pack.digest}", highlight=False)
+        console.print(
+            f"pack {pack.name} {pack.spec.version} sha256 {pack.digest}: {origin(path=pack.path)}"
+            + (f", overlaid by {origin(path=pack.overlay)}" if pack.overlay else ""),
+            highlight=False,
+            markup=False,
+        )
+        for rule_id, path in pack.rule_files:
+            console.print(f"  rule {rule_id}: {origin(path=path)}", highlight=False, markup=False)
+    for ctx in result.contexts:
+        path = (
+            root / "contexts" / f"{ctx.id}.yaml"
+            if root is not None
+            else context_path(project_root=_project_root(), context_id=ctx.id)
+        )
+        console.print(f"context {ctx.id}: {origin(path=path)}", highlight=False, markup=False)

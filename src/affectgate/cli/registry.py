@@ -24,22 +24,50 @@ def registry_reconcile(
     """Aliases moved, set or removed outside the gate and sign-off: one finding each; exit 1 when any.
 
     The check itself is audited (``registry.reconciled`` with the findings), so a hand-moved alias found here
-    stays on the record even after someone moves it back.
+    stays on the record even after someone moves it back. First, like every gate start, it resolves the
+    write-ahead alias intents of gates that died mid-promotion and quarantines versions registered without
+    affectgate's identity tags (each reported). It refuses (exit 3) to answer from an audit log that does not
+    verify.
     """
-    from affectgate.gate.workspace import audit_log
-    from affectgate.registry.reconcile import reconcile
+    from affectgate.gate.workspace import audit_log, registry
+    from affectgate.registry.reconcile import reconcile, resolve_intents
 
     settings = get_settings()
     try:
+        log = audit_log(settings)
+        reg = registry(settings)
+        resolved = resolve_intents(log=log, reg=reg, actor=settings.actor)
+        orphans = reg.quarantine_orphans()
+        if orphans:
+            log.append(
+                actor=settings.actor,
+                action="registry.quarantined",
+                subject=f"registry:{settings.tracking_uri}",
+                payload={"versions": [f"{name}/{version}" for name, version in orphans]},
+            )
         findings = reconcile(settings=settings, models=model or None)
-        audit_log(settings).append(
+        log.append(
             actor=settings.actor,
             action="registry.reconciled",
             subject=f"registry:{settings.tracking_uri}",
-            payload={"findings": [f.model_dump(mode="json") for f in findings], "models": model or "all"},
+            payload={
+                "findings": [f.model_dump(mode="json") for f in findings],
+                "models": model or "all",
+                "intents_resolved": [r.model_dump(mode="json") for r in resolved],
+                "quarantined": [f"{name}/{version}" for name, version in orphans],
+            },
         )
     except AffectgateError as exc:
         raise fail(exc) from None
+    for r in resolved:
+        what = "the move happened; recorded now" if r.outcome == "completed" else "the move never happened; closed"
+        console.print(
+            f"resolved write-ahead intent {r.intent_seq} ({r.model} v{r.version} -> {r.context_id}): {what} "
+            f"(event {r.seq})",
+            highlight=False,
+        )
+    for name, version in orphans:
+        console.print(f"quarantined {name} v{version}: registered without its onnx_sha256 tag", highlight=False)
     if not findings:
         console.print("every context alias is where the gate or a sign-off put it (no findings)")
         raise typer.Exit(0)

@@ -29,6 +29,9 @@ def authenticate(*, settings: Settings, user: str, password: str) -> str:
     """The user's most privileged role after checking ``password`` against the bcrypt hash in the credentials file."""
     import bcrypt
 
+    from affectgate.oversight.identity import check_credentials_allowed
+
+    check_credentials_allowed(settings=settings)  # outside the demo: no demo users, no default passwords
     path = settings.credentials_file
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -47,7 +50,11 @@ def review_list() -> None:
     """Open review items: run, context, model version, submitter and the reasons."""
     from affectgate.oversight.queue import review_items
 
-    items = review_items(settings=get_settings())
+    try:
+        items = review_items(settings=get_settings())
+    except AffectgateError as exc:
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(3) from None
     if not items:
         console.print("no review items: every decision is allow or block, or already signed off")
         return
@@ -55,12 +62,18 @@ def review_list() -> None:
     from affectgate.orchestration.review_flow import waiting_flows
 
     waiting = waiting_flows(audit_log(get_settings()).events())
-    table = Table("context", "model", "submitter", "reasons", "gate flow", show_lines=True)
+    table = Table("context", "model", "submitter", "made by", "reasons", "gate flow", show_lines=True)
     table.add_column("run", no_wrap=True)
     for it in items:
         flow = f"paused, waiting\n{waiting[it.run_id]}" if it.run_id in waiting else "not waiting"
         table.add_row(
-            it.context_id, f"{it.model} v{it.version}", it.submitter or "?", "\n".join(it.reasons), flow, it.run_id
+            it.context_id,
+            f"{it.model} v{it.version}",
+            f"{it.submitter or '?'} ({it.submitter_kind or '?'})",
+            "\n".join(f"{k}: {v}" for k, v in (("trained", it.trained_by), ("exported", it.exported_by)) if v) or "?",
+            "\n".join(it.reasons),
+            flow,
+            it.run_id,
         )
     console.print(table)
 

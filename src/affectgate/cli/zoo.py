@@ -31,8 +31,9 @@ def zoo_list() -> None:
     table = Table("arch", "technique", "outputs", "input", "exported")
     for entry in list_archs():
         card = zoo_card(project_root=settings.project_root, arch=entry.name)
-        exported = (settings.models_dir / entry.name / "model.onnx").is_file()
-        int8 = (settings.models_dir / f"{entry.name}_int8" / "model.onnx").is_file()
+        models = settings.models_dir if settings.has_workspace else None  # outside a project: nothing exported
+        exported = models is not None and (models / entry.name / "model.onnx").is_file()
+        int8 = models is not None and (models / f"{entry.name}_int8" / "model.onnx").is_file()
         spec = card.input
         table.add_row(
             entry.name,
@@ -111,11 +112,20 @@ def zoo_train(
         ),
     ] = None,
     config: Annotated[Path | None, typer.Option(help="YAML of overrides: frames, size, epochs, lr, ...")] = None,
+    folds: Annotated[
+        str | None,
+        typer.Option(
+            help="Train a model family: 'all' (every fold the set has) or a list such as 1,2,3; each fold's model "
+            "is trained on its fold's train split and exported to <models>/<arch>_family/fold_<k>, with family.yaml "
+            "(gate it with --model <that folder>: each fold scored on its own test split)."
+        ),
+    ] = None,
 ) -> None:
     """Train an architecture briefly on a dataset's train split (CPU); writes a checkpoint to the workspace.
 
     --format dfew (default) trains the emotion classifiers on a DFEW-layout set; any other registered
     format is read through its loader (av_fusion: --format ravdess, engagement: --format engagement).
+    --folds all trains and exports one model per fold (a family for the cross-fold protocol).
     """
     import math
 
@@ -139,6 +149,14 @@ def zoo_train(
             if data_format != "dfew" and data_format not in SYNTH_LAYOUTS:
                 raise DataError(f"--format {data_format} needs --data", fix="pass the dataset folder with --data")
             data = Path("data/synth_dfew") if data_format == "dfew" else settings.data_dir / f"synth_{data_format}"
+        if folds is not None:
+            if fold is not None:
+                raise DataError("--fold and --folds together", fix="pass --folds all (a family) or --fold N (one)")
+            family = _train_family(
+                arch=arch, data=settings.resolve(data), data_format=data_format, folds=folds, config=config
+            )
+            console.print(f"model family {family}: gate it with `affectgate gate --model {family.parent} ...`")
+            return
         if data_format == "dfew":
             res = train_zoo_model(
                 project_root=settings.project_root,
@@ -182,15 +200,83 @@ def zoo_train(
     console.print(f"trained {arch}: {res.epochs} epochs in {res.seconds:.1f}s, {score}")
 
 
+def _family_folds(*, data: Path, data_format: str, folds: str) -> list[int]:
+    """The fold numbers of ``--folds``: 'all' = every fold the set's split files name, else a comma list."""
+    from affectgate.core.errors import DataError
+    from affectgate.datasets.base import load_dataset
+
+    if folds.strip().lower() != "all":
+        try:
+            return sorted({int(x) for x in folds.split(",") if x.strip()})
+        except ValueError:
+            raise DataError(
+                f"--folds {folds!r} is not 'all' or a list of fold numbers", fix="e.g. --folds 1,2,3"
+            ) from None
+    loaded = load_dataset(fmt=data_format, root=data)
+    present = sorted({int(k) for k in loaded.samples["fold"].dropna()})
+    if len(present) < 2:
+        raise DataError(
+            f"the {data_format} set {data} has {len(present)} fold(s): a family needs at least two",
+            fix="train one model with --fold N, or pass a set with fold split files",
+        )
+    return present
+
+
+def _train_family(*, arch: str, data: Path, data_format: str, folds: str, config: Path | None) -> Path:
+    """Train and export one model per fold into ``<models>/<arch>_family/fold_<k>``; write family.yaml."""
+    from affectgate.gate.family import write_family
+    from affectgate.zoo.build import export_zoo_model, train_on_format, train_zoo_model
+    from affectgate.zoo.card import load_config
+
+    settings = get_settings()
+    root = settings.models_dir / f"{arch}_family"
+    out: dict[int, Path] = {}
+    for k in _family_folds(data=data, data_format=data_format, folds=folds):
+        out[k] = root / f"fold_{k}"
+        kwargs = dict(
+            project_root=settings.project_root,
+            arch=arch,
+            data=data,
+            fold=k,
+            out=out[k],
+            seed=settings.seed,
+            threads=settings.ort_threads,
+            config=load_config(path=config),
+            console=console,
+        )
+        res = (
+            train_zoo_model(**kwargs)  # type: ignore[arg-type]
+            if data_format == "dfew"
+            else train_on_format(data_format=data_format, **kwargs)  # type: ignore[arg-type]
+        )
+        console.print(f"fold {k}: trained {arch} on fold {k}'s train split, {res.epochs} epochs in {res.seconds:.1f}s")
+        export_zoo_model(project_root=settings.project_root, arch=arch, out=out[k], seed=settings.seed)
+    return write_family(root=root, name=f"{arch}-{data_format}-folds", folds=out)
+
+
 @zoo_app.command("export")
-def zoo_export(arch: Annotated[str, typer.Argument(help="Architecture id.")]) -> None:
-    """Export a trained architecture to ONNX with a torch parity check and a sha256 lock file."""
+def zoo_export(
+    arch: Annotated[str, typer.Argument(help="Architecture id.")],
+    frames: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Pretrained baselines (fer_minixception) only: frames per clip the graph reads (default: the "
+            "card's); at most the frames the evaluated clips hold.",
+        ),
+    ] = None,
+) -> None:
+    """Export a trained architecture (or a pretrained baseline) to ONNX with a torch parity check and a sha256 lock."""
     from affectgate.zoo.build import export_zoo_model
 
     settings = get_settings()
     try:
         res = export_zoo_model(
-            project_root=settings.project_root, arch=arch, out=settings.models_dir / arch, seed=settings.seed
+            project_root=settings.project_root,
+            arch=arch,
+            out=settings.models_dir / arch,
+            seed=settings.seed,
+            frames=frames,
         )
     except AffectgateError as exc:
         raise fail(exc) from None

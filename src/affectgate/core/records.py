@@ -7,11 +7,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-OutputKind = Literal["discrete_emotion", "valence_arousal", "action_units", "engagement", "fatigue"]
+#: What a model output measures. Art. 3(39) and Recital 18: emotions *or intentions* inferred from biometric data
+#: are emotion recognition (discrete_emotion, valence_arousal, stress, intentions); physical states (pain,
+#: fatigue), expressions (action_units) and engagement signals are not, unless they are mapped to emotions.
+OutputKind = Literal[
+    "discrete_emotion", "valence_arousal", "action_units", "engagement", "fatigue", "pain", "stress", "intentions"
+]
 Verdict = Literal["allow", "block", "review"]
 Severity = Literal["block", "review", "warn"]
 
@@ -132,6 +137,27 @@ class DatasetSpec(Record):
     face_rejected_samples: tuple[str, ...] = Field(
         default=(), description="With face_crop: samples left out of the evaluation, no frame over the bar."
     )
+    cluster_assumption: str | None = Field(
+        default=None,
+        description="Set when the release has no subject ids (DFEW, FERV39k, `subjects: unknown`): the stated "
+        "assumption that each clip is its own cluster, which every subject-clustered interval then makes.",
+    )
+    face_detector: str | None = Field(
+        default=None, description="With face_crop: the face detector and its version that produced the crops."
+    )
+    label_space: tuple[str, ...] = Field(
+        default=(), description="Label space the selection was scored in: the model card's (empty: none scored)."
+    )
+    label_map: dict[str, str | None] = Field(
+        default_factory=dict, description="Declared dataset label -> label of the space, None = left out."
+    )
+    label_map_source: str = Field(default="", description="Where the label map was declared (datasheet, CLI).")
+    labels_dropped: dict[str, int] = Field(
+        default_factory=dict, description="Samples left out per dataset class by the declared label map."
+    )
+    n_labelled_selected: int | None = Field(
+        default=None, description="Labelled samples in the selection before the label map (the dropped share's base)."
+    )
 
 
 class Measurement(Record):
@@ -178,6 +204,15 @@ class EvalReport(Record):
     synthetic_data: bool = Field(description="Mirrors dataset.synthetic so no report omits it.")
     created: datetime = Field(description="UTC time of the report.")
     affectgate_version: str = Field(description="Package version that produced it.")
+    submitter: str | None = Field(
+        default=None, description="Who submitted the gate run (an authenticated identity, or the service)."
+    )
+    submitter_kind: Literal["human", "service"] | None = Field(
+        default=None, description="human: authenticated person; service: only the gate's service identity."
+    )
+    submitter_method: str | None = Field(
+        default=None, description="How the submitter was established: oidc, login-token, demo-flag or service."
+    )
 
     def metric(self, name: str, *, group: str | None = None) -> Measurement | None:
         """The first measurement with this name (and group), or None."""
@@ -188,12 +223,78 @@ class EvalReport(Record):
         return None
 
 
+def _region_code(code: str) -> str:
+    """An ISO 3166-1 alpha-2 code, an EU code (EL, UK) or EU / EEA; anything else is refused."""
+    from affectgate.core.regions import resolve_region
+
+    resolve_region(code)
+    return code
+
+
+#: A region code, checked against ISO 3166-1 (pycountry) and the EU's own codes (affectgate.core.regions).
+RegionCode = Annotated[str, AfterValidator(_region_code)]
+#: Who the observed persons are. 'children' are minors outside a school; 'pupils' are minors at school.
+ObservedPersons = Literal[
+    "workers", "candidates", "students", "pupils", "children", "customers", "patients", "drivers", "public"
+]
+#: How the observed persons relate to the deployer: the relationship, not the sector label, decides Art. 5(1)(f).
+Relationship = Literal[
+    "employee",
+    "contractor",
+    "platform_worker",
+    "job_applicant",
+    "trainee",
+    "student",
+    "customer",
+    "consumer",
+    "patient",
+    "public",
+]
+#: The Annex III high-risk uses of points 3 (education) and 4 (employment) that a non-emotion system may have.
+AnnexIIIUse = Literal[
+    "education_admission",
+    "learning_assessment",
+    "education_level_assessment",
+    "exam_proctoring",
+    "recruitment_selection",
+    "work_decisions",
+    "task_allocation",
+    "worker_monitoring",
+]
+#: Art. 2(3), 2(6) and 2(8) exclusions from the AI Act's scope.
+Exclusion = Literal["military_defence_national_security", "scientific_research", "pre_market_development"]
+
+
 class UseContext(Record):
-    """A deployment context declared by the product owner (``policies/contexts/<id>.yaml``)."""
+    """A deployment context declared by the product owner (``contexts/<id>.yaml``).
+
+    Facts the rules need but the owner has not declared stay ``None``: the engine then asks (review) rather
+    than assume the favourable answer. ``docs/policy.md`` lists which rule reads which field.
+    """
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Stable id; also the MLflow alias name.")
     title: str = Field(description="Human-readable description.")
-    regions: tuple[str, ...] = Field(min_length=1, description="ISO country codes or 'EU'; where it is used.")
+    regions: tuple[RegionCode, ...] = Field(
+        min_length=1,
+        description=(
+            "Where the system is placed on the market, put into service or used: ISO 3166-1 alpha-2 codes, the EU's "
+            "own codes (EL for Greece, UK), or 'EU' / 'EEA'. Quote 'NO' (Norway): YAML reads a bare NO as false."
+        ),
+    )
+    output_used_in: tuple[RegionCode, ...] | None = Field(
+        default=None,
+        description=(
+            "Where the system's output is used (Art. 2(1)(c)): a provider or deployer outside the Union is in scope "
+            "when the output is used in the Union. None = not declared: a deployment outside the EU goes to review."
+        ),
+    )
+    role: Literal["provider", "deployer", "provider_and_deployer"] | None = Field(
+        default=None,
+        description=(
+            "Who declares the context: the provider (Art. 16: conformity assessment, declaration, CE marking, "
+            "registration) or the deployer (Art. 26). None = not declared: a high-risk use goes to review."
+        ),
+    )
     sector: Literal[
         "workplace",
         "education",
@@ -203,11 +304,44 @@ class UseContext(Record):
         "consumer_app",
         "law_enforcement",
         "research",
+        "military",
     ] = Field(description="Sector of use (workplace includes recruitment, probation, meetings).")
-    purpose: Literal["medical", "safety", "other"] = Field(description="Intended purpose.")
-    purpose_justification: str = Field(default="", description="Reference to the medical/safety justification.")
-    observed: tuple[Literal["workers", "candidates", "students", "customers", "patients", "drivers", "public"], ...] = (
-        Field(min_length=1, description="Who is observed.")
+    purpose: Literal["medical", "safety", "other"] = Field(
+        description="Intended purpose; medical and safety claim the Art. 5(1)(f) exception and need their evidence."
+    )
+    purpose_justification: str = Field(default="", description="Free-text note on the medical/safety justification.")
+    medical_evidence: str | None = Field(
+        default=None,
+        description=(
+            "Reference of the medical context behind purpose 'medical': clinical oversight (a clinical protocol, a "
+            "responsible clinician) or a medical-device / clinical-use reference. Well-being, stress or burnout "
+            "monitoring of workers is not medical (Commission Guidelines C(2025) 884). None = not evidenced."
+        ),
+    )
+    safety_evidence: str | None = Field(
+        default=None,
+        description=(
+            "Reference of the safety case behind purpose 'safety', tied to a risk to life or health (e.g. an "
+            "occupational-safety risk assessment). Productivity or general monitoring is not safety. "
+            "None = not evidenced."
+        ),
+    )
+    observed: tuple[ObservedPersons, ...] = Field(min_length=1, description="Who is observed.")
+    relationship: tuple[Relationship, ...] | None = Field(
+        default=None,
+        description=(
+            "How the observed persons relate to the deployer. Persons working for it (employees, contractors, "
+            "platform workers), applying to work for it, or studying at it are protected by Art. 5(1)(f) whatever "
+            "the sector. None = not declared: drivers or children observed by emotion recognition go to review."
+        ),
+    )
+    annex_iii_uses: tuple[AnnexIIIUse, ...] | None = Field(
+        default=None,
+        description=(
+            "What the output is used for among the Annex III points 3 (admission, learning assessment, level "
+            "assessment, proctoring) and 4 (recruitment, work decisions, task allocation, monitoring of workers); "
+            "[] = none. None = not declared: a system observing workers or students goes to review."
+        ),
     )
     output_kinds_used: tuple[OutputKind, ...] = Field(min_length=1, description="Model outputs used.")
     mapped_to_emotions: bool = Field(
@@ -223,6 +357,25 @@ class UseContext(Record):
             ),
         )
     )
+    exclusion: Exclusion | None = Field(
+        default=None,
+        description=(
+            "An exclusion from the AI Act claimed for the system: Art. 2(3) used exclusively for military, defence "
+            "or national security; Art. 2(6) developed and put into service for the sole purpose of scientific "
+            "research; Art. 2(8) research, testing or development before being placed on the market or put into "
+            "service (testing in real-world conditions is not excluded). Needs exclusion_evidence."
+        ),
+    )
+    exclusion_evidence: str | None = Field(
+        default=None, description="Reference that shows the exclusion applies (mandate, research protocol, ...)."
+    )
+    law_enforcement_authorisation: str | None = Field(
+        default=None,
+        description=(
+            "Reference of the law that permits the system to detect, prevent or investigate criminal offences "
+            "(the Art. 50(3) carve-out from the exposure notice); only a law_enforcement sector may use it."
+        ),
+    )
     personal_training_only: bool = Field(
         default=False,
         description=(
@@ -237,11 +390,22 @@ class UseContext(Record):
     )
     realtime: bool = Field(default=False, description="Real-time use (latency budget applies).")
     target: str = Field(default="cpu", description="Hardware target the context ships to.")
-    gdpr_art9_basis: str | None = Field(default=None, description="GDPR Art. 9(2) basis, e.g. 'explicit_consent'.")
+    gdpr_art9_basis: str | None = Field(
+        default=None,
+        description=(
+            "GDPR Art. 9(2) exception relied on, one of the closed list (explicit_consent, employment_law, "
+            "vital_interests, not_for_profit_body, made_public, legal_claims, substantial_public_interest, "
+            "health_care, public_health, research_statistics); legitimate interest is an Art. 6 basis, not one of them."
+        ),
+    )
     dpia_id: str | None = Field(default=None, description="Data-protection impact assessment reference.")
     oversight_plan: str | None = Field(default=None, description="Human-oversight plan reference (Art. 14).")
     risk_management_plan: str | None = Field(
         default=None, description="Risk-management system reference (Art. 9), for high-risk uses."
+    )
+    minors_impact_assessment: str | None = Field(
+        default=None,
+        description="Reference where the risk-management system considers the impact on persons under 18 (Art. 9(9)).",
     )
     special_category_safeguards: str | None = Field(
         default=None,
@@ -253,6 +417,16 @@ class UseContext(Record):
     monitoring_plan: str | None = Field(
         default=None,
         description="Post-market monitoring plan reference (Art. 72), e.g. the drift suite and its schedule.",
+    )
+    conformity_assessment: str | None = Field(
+        default=None, description="Reference of the conformity assessment (Art. 43; Annex VI internal control)."
+    )
+    eu_declaration_of_conformity: str | None = Field(
+        default=None, description="Reference of the EU declaration of conformity (Art. 47)."
+    )
+    ce_marking: bool = Field(default=False, description="The CE marking is affixed (Art. 48).")
+    eu_database_registration: str | None = Field(
+        default=None, description="Registration number in the EU database for high-risk systems (Art. 49, Art. 71)."
     )
     exposure_notice: bool = Field(default=False, description="Exposed persons are informed (Art. 50(3)).")
     log_retention_days: int = Field(default=180, ge=0, description="Retention of automatic logs (Art. 12).")

@@ -41,15 +41,28 @@ def read_clip(*, frame_dir: Path, frames: int, size: int) -> np.ndarray:
         raise DataError(
             f"empty frame folder {frame_dir} (no {', '.join(IMAGE_SUFFIXES)} frames)", fix="restore the clip's frames"
         )
+    if len(files) < frames:
+        # sampling would repeat frames: the model would be scored on evidence it was never meant to see
+        raise DataError(
+            f"clip {frame_dir} has {len(files)} frame(s) but the model reads {frames}: too short to evaluate",
+            fix=f"restore the clip's frames, or remove {frame_dir.name} from the split CSV (a clip needs at least "
+            f"{frames} frames for this model)",
+        )
     idx = np.linspace(0, len(files) - 1, num=frames).round().astype(int)
     out = np.empty((frames, size, size, 3), dtype=np.uint8)
     cache: dict[int, np.ndarray] = {}
     for t, i in enumerate(idx.tolist()):
         if i not in cache:
             f = files[i]
-            if f.stat().st_size == 0:
+            data = f.read_bytes()
+            if not data:
                 raise DataError(f"0-byte frame {f}", fix="re-extract the clip's frames")
-            img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+            if not image_complete(name=f.name, data=data):
+                raise DataError(
+                    f"truncated frame {f} ({len(data)} bytes, no end-of-image marker: the file was cut short)",
+                    fix="re-extract the clip's frames (a partly decoded frame is never evaluated)",
+                )
+            img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
             if img is None:
                 raise DataError(f"undecodable frame {f}", fix="re-extract the clip's frames")
             if img.shape[0] != size or img.shape[1] != size:
@@ -59,10 +72,31 @@ def read_clip(*, frame_dir: Path, frames: int, size: int) -> np.ndarray:
     return out
 
 
-def clip_cache_key(*, frame_dir: Path, frames: int, size: int) -> str:
-    """Cache key of a decoded clip: the folder, the sampling, and every frame file's name, size and mtime."""
-    entries = sorted((p.name, st.st_size, st.st_mtime_ns) for p in frame_dir.iterdir() if (st := p.stat()))
-    raw = repr((str(frame_dir.resolve()), frames, size, entries)).encode("utf-8")
+def image_complete(*, name: str, data: bytes) -> bool:
+    """False for a JPEG without its end-of-image marker or a PNG without its IEND chunk (a cut-short file).
+
+    OpenCV decodes a truncated JPEG without an error (grey rows where the data stopped), so the bytes are
+    checked first. Trailing padding after the marker (zeros, whitespace) is allowed.
+    """
+    lower = name.lower()
+    tail = data.rstrip(b"\x00\r\n\t ")
+    if lower.endswith((".jpg", ".jpeg")):
+        return tail.endswith(b"\xff\xd9")
+    if lower.endswith(".png"):
+        return b"IEND" in tail[-16:]
+    return True
+
+
+def clip_cache_key(*, frame_dir: Path, frames: int, size: int, state_dir: Path | None = None) -> str:
+    """Cache key of a decoded clip: the sampling and every frame file's name and *content* digest.
+
+    Content, not sizes and mtimes: frames replaced by others of the same size and mtime change the key.
+    Digests are remembered in ``state_dir`` per file state (:mod:`affectgate.datasets.content_hash`).
+    """
+    from affectgate.datasets.content_hash import file_digest
+
+    entries = sorted((p.name, file_digest(p, state_dir=state_dir)) for p in frame_dir.iterdir() if p.is_file())
+    raw = repr((frames, size, entries)).encode("utf-8")
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
@@ -75,7 +109,7 @@ def read_clip_cached(*, frame_dir: Path, frames: int, size: int, cache: Path | N
         return read_clip(frame_dir=frame_dir, frames=frames, size=size)
     if not frame_dir.is_dir():  # read_clip names the problem
         return read_clip(frame_dir=frame_dir, frames=frames, size=size)
-    path = cache / f"{clip_cache_key(frame_dir=frame_dir, frames=frames, size=size)}.npy"
+    path = cache / f"{clip_cache_key(frame_dir=frame_dir, frames=frames, size=size, state_dir=cache)}.npy"
     return cached_array(path, lambda: read_clip(frame_dir=frame_dir, frames=frames, size=size))
 
 
@@ -141,7 +175,8 @@ def read_media_clip(
         return np.repeat(img[None], frames, axis=0)
     if cache is None or not path.is_file():  # read_video names a missing file
         return media.read_video(path=path, frames=frames, size=size)
-    st = path.stat()
-    raw = json.dumps([os.path.abspath(path), st.st_size, st.st_mtime_ns, frames, size])
-    file = cache / f"video-{hashlib.sha256(raw.encode()).hexdigest()[:32]}.npy"  # a changed file changes the key
+    from affectgate.datasets.content_hash import file_digest
+
+    raw = json.dumps([file_digest(path, state_dir=cache), frames, size])
+    file = cache / f"video-{hashlib.sha256(raw.encode()).hexdigest()[:32]}.npy"  # changed content changes the key
     return cached_array(file, lambda: media.read_video(path=path, frames=frames, size=size))

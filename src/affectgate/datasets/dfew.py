@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from affectgate.core.errors import DataError
 from affectgate.datasets.labels import DFEW_LABELS
-from affectgate.datasets.paths import is_outside
+from affectgate.datasets.paths import escaping_entry, is_outside
 
 SPLIT_SPELLINGS = ("{split}(single-labeled)", "{split}(single_labeled)")
 FRAME_FOLDERS = ("clip_224x224", "clip_224x224_16f")
@@ -83,17 +83,17 @@ def _check_frame_dir(*, frame_dir: Path, name: str, where: str, real_root: Path,
             f"frame folder {frame_dir} of clip {name} ({where}) resolves outside the dataset root {root}",
             fix="replace the symlink or '..' with the real frames inside the dataset root",
         )
+    escaped = escaping_entry(folder=frame_dir, root=real_root)  # any file, whatever its extension
+    if escaped is not None:
+        raise DataError(
+            f"frame {escaped} of clip {name} ({where}) resolves outside the dataset root {root}",
+            fix="replace the symlink with the real frame inside the dataset root",
+        )
     n_jpg = 0
     with os.scandir(frame_dir) as entries:
         for entry in entries:
-            if not entry.name.lower().endswith(".jpg"):
-                continue
-            n_jpg += 1
-            if entry.is_symlink() and is_outside(path=Path(entry.path), root=real_root):
-                raise DataError(
-                    f"frame {entry.path} of clip {name} ({where}) resolves outside the dataset root {root}",
-                    fix="replace the symlink with the real frame inside the dataset root",
-                )
+            if entry.name.lower().endswith(".jpg"):
+                n_jpg += 1
     if n_jpg == 0:
         raise DataError(
             f"clip {name} ({where}) has an empty frame folder {frame_dir} (no .jpg frames)",
@@ -112,6 +112,15 @@ def load_dfew_split(*, root: Path, fold: int, split: Literal["train", "test"]) -
     real_root = root.resolve()
     samples: list[DFEWSample] = []
     seen: dict[str, int] = {}
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:  # name the line, never a traceback
+        line_no = raw[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}:{line_no}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+            fix="save the split CSV as UTF-8 (e.g. `iconv -f latin1 -t utf-8`); DFEW's CSVs are plain ASCII",
+        ) from None
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)

@@ -10,7 +10,8 @@ Whether a dataset's media are face crops is declared, never guessed from the pix
   datasheet says ``face_cropped: false``.
 
 For a set that is not cropped, every sample is read with :func:`affectgate.datasets.media.read_faces`:
-every frame is searched by the Haar detector and must pass the face-quality bar (size, sharpness);
+every frame is searched by the face detector (MTCNN by default, Haar with ``detector="haar"``;
+:mod:`affectgate.datasets.media`) and must pass the face-quality bar (size, sharpness);
 frames below it are rejected and counted by reason, and the clip's frames are sampled uniformly over
 the frames that passed. :func:`screen_faces` does this for a whole selection before the gate
 evaluates: a sample with no frame over the bar is left out of the evaluation and listed (never
@@ -68,12 +69,21 @@ def declared_face_cropped(*, fmt: str, root: Path) -> bool:
     return FACE_CROPPED_BY_FORMAT.get(fmt, True)
 
 
-def _clip_file(*, path: Path, frames: int, size: int, cache: Path) -> Path:
-    return cache / f"faces-{media.face_cache_key(path=path, track=True)}-{frames}x{size}.npz"
+def _clip_file(*, path: Path, frames: int, size: int, cache: Path, detector: str) -> Path:
+    return cache / f"faces-{media.face_cache_key(path=path, track=True, detector=detector)}-{frames}x{size}.npz"
+
+
+def configured_detector(detector: str | None = None) -> str:
+    """``detector``, or the settings' ``face_detector`` (``AFFECTGATE_FACE_DETECTOR``; MTCNN by default)."""
+    if detector is not None:
+        return detector
+    from affectgate.project.settings import get_settings
+
+    return get_settings().face_detector
 
 
 def read_face_clip(
-    *, path: Path, frames: int, size: int, cache: Path | None = None
+    *, path: Path, frames: int, size: int, cache: Path | None = None, detector: str | None = None
 ) -> tuple[np.ndarray | None, dict[str, int]]:
     """``(frames, size, size, 3)`` RGB face crops of an uncropped clip (None when no frame passes) and the counts.
 
@@ -81,7 +91,12 @@ def read_face_clip(
     frame searched near the last face, then the whole frame when not found there); with ``cache``,
     through the box cache and a cache of the result (module docstring).
     """
-    file = _clip_file(path=path, frames=frames, size=size, cache=cache) if cache is not None and path.exists() else None
+    detector = configured_detector(detector)
+    file = (
+        _clip_file(path=path, frames=frames, size=size, cache=cache, detector=detector)
+        if cache is not None and path.exists()
+        else None
+    )
     if file is not None and file.is_file():
         try:
             with np.load(file) as z:
@@ -91,7 +106,12 @@ def read_face_clip(
         except (OSError, ValueError, KeyError):  # a torn write: read again
             file.unlink(missing_ok=True)
     clip, counts = media.read_faces(
-        path=path, frames=frames, size=size, cache=None if cache is None else cache / "face_boxes", track=True
+        path=path,
+        frames=frames,
+        size=size,
+        cache=None if cache is None else cache / "face_boxes",
+        track=True,
+        detector=detector,
     )
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
@@ -102,9 +122,11 @@ def read_face_clip(
     return clip, counts
 
 
-def face_clip_or_error(*, path: Path, frames: int, size: int, cache: Path | None = None) -> np.ndarray:
+def face_clip_or_error(
+    *, path: Path, frames: int, size: int, cache: Path | None = None, detector: str | None = None
+) -> np.ndarray:
     """:func:`read_face_clip`, raising a DataError naming the clip when none of its frames passes the bar."""
-    clip, counts = read_face_clip(path=path, frames=frames, size=size, cache=cache)
+    clip, counts = read_face_clip(path=path, frames=frames, size=size, cache=cache, detector=detector)
     if clip is None:
         raise DataError(
             f"no frame of {path} passes the face-quality bar ({_describe(counts)})",
@@ -124,6 +146,7 @@ class SampleScreening(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     sample_id: str
     counts: dict[str, int] = Field(description="Frames per outcome: ok, no_face, face_too_small, too_blurry.")
+    detector: str = Field(default="", description="The face detector and version that produced the crops.")
 
     @property
     def usable(self) -> bool:
@@ -135,6 +158,12 @@ class FaceScreening(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     samples: tuple[SampleScreening, ...]
+
+    @property
+    def detector(self) -> str | None:
+        """The detector and version of the crops (one per screening), or None for an empty screening."""
+        names = sorted({s.detector for s in self.samples if s.detector})
+        return "; ".join(names) or None
 
     @property
     def frames(self) -> dict[str, int]:
@@ -163,10 +192,15 @@ class FaceScreening(BaseModel):
         (indexed by sample id), so that detector misses concentrated in one group are visible."""
         frame = pd.DataFrame(
             [
-                {"sample_id": s.sample_id, **{k: s.counts.get(k, 0) for k in OUTCOMES}, "evaluated": s.usable}
+                {
+                    "sample_id": s.sample_id,
+                    **{k: s.counts.get(k, 0) for k in OUTCOMES},
+                    "evaluated": s.usable,
+                    "detector": s.detector,
+                }
                 for s in self.samples
             ],
-            columns=["sample_id", *OUTCOMES, "evaluated"],
+            columns=["sample_id", *OUTCOMES, "evaluated", "detector"],
         )
         if groups is not None and len(frame):
             cols = [c for c in groups.columns if c != "target"]
@@ -175,13 +209,22 @@ class FaceScreening(BaseModel):
 
 
 def screen_faces(
-    *, samples: list[tuple[str, Path]], frames: int, size: int, cache: Path | None = None, workers: int = 2
+    *,
+    samples: list[tuple[str, Path]],
+    frames: int,
+    size: int,
+    cache: Path | None = None,
+    workers: int = 2,
+    detector: str | None = None,
 ) -> FaceScreening:
-    """Face-crop every ``(sample_id, media path)`` in threads (filling the caches) and count each outcome."""
+    """Face-crop every ``(sample_id, media path)`` in threads (filling the caches) and count each outcome;
+    each sample records the detector and version (``mtcnn`` by default, ``haar``) that produced its crops."""
+    detector = configured_detector(detector)
+    name = media.detector_id(detector)
 
     def one(item: tuple[str, Path]) -> SampleScreening:
-        _, counts = read_face_clip(path=item[1], frames=frames, size=size, cache=cache)
-        return SampleScreening(sample_id=item[0], counts=counts)
+        _, counts = read_face_clip(path=item[1], frames=frames, size=size, cache=cache, detector=detector)
+        return SampleScreening(sample_id=item[0], counts=counts, detector=name)
 
     if workers <= 1 or len(samples) < 2:
         return FaceScreening(samples=tuple(one(s) for s in samples))
@@ -195,6 +238,7 @@ __all__ = [
     "FaceScreening",
     "SampleScreening",
     "declared_face_cropped",
+    "configured_detector",
     "face_clip_or_error",
     "read_face_clip",
     "screen_faces",

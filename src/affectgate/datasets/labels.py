@@ -1,7 +1,11 @@
-"""Canonical emotion labels and the label maps of the benchmarks.
+"""Canonical emotion labels, the wider emotion vocabulary, label spaces and the label maps of the benchmarks.
 
-Every loader and every model card maps its own vocabulary to these canonical names; metrics are
-always computed in ``CANONICAL_EMOTIONS`` order.
+Every loader and every model card maps its own vocabulary to these names. The seven
+``CANONICAL_EMOTIONS`` are what every 7-class benchmark (DFEW, FERV39k, AFEW) shares;
+``EMOTION_VOCABULARY`` adds the classes a benchmark's native label space has beyond them (MAFW's
+contempt, anxiety, helplessness, disappointment). A model card's labels decide the *label space* it
+is scored in (:func:`label_space`): the canonical seven plus the card's vocabulary classes, in
+vocabulary order. Metrics are computed over that space, never over a library default.
 """
 
 from __future__ import annotations
@@ -32,6 +36,28 @@ DFEW_LABELS: Final[dict[int, str]] = {
 
 #: DFEW order as names (index 0 = DFEW label 1).
 DFEW_ORDER: Final[tuple[str, ...]] = tuple(DFEW_LABELS[i] for i in range(1, 8))
+
+
+#: MAFW's four classes beyond the canonical seven (Liu et al., ACM MM 2022), in MAFW's own order.
+MAFW_EXTRA_EMOTIONS: Final[tuple[str, ...]] = ("contempt", "anxiety", "helplessness", "disappointment")
+
+#: Every emotion name a model card may list: the canonical seven, then the native classes of benchmarks
+#: whose label space is wider (MAFW's 11 = this vocabulary, in MAFW's order).
+EMOTION_VOCABULARY: Final[tuple[str, ...]] = (*CANONICAL_EMOTIONS, *MAFW_EXTRA_EMOTIONS)
+
+
+def label_space(labels: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The label space a model with these card labels is scored in, in vocabulary order.
+
+    The canonical seven always belong to it (a canonical class a model lacks is a class it never
+    predicts); vocabulary classes beyond them join when the card lists them. A 7-class card's space is
+    ``CANONICAL_EMOTIONS``; an 11-class MAFW card's space is MAFW's 11 classes. A name outside the
+    vocabulary raises ``KeyError`` naming the valid ones.
+    """
+    unknown = [lbl for lbl in labels if lbl not in EMOTION_VOCABULARY]
+    if unknown:
+        raise KeyError(f"unknown emotion labels {unknown}; expected names from {', '.join(EMOTION_VOCABULARY)}")
+    return tuple(lbl for lbl in EMOTION_VOCABULARY if lbl in CANONICAL_EMOTIONS or lbl in labels)
 
 
 def canonical_index(name: str) -> int:

@@ -17,7 +17,7 @@ import yaml
 
 from affectgate.core.errors import DataError
 from affectgate.datasets.base import OPTIONAL_COLUMNS, SAMPLE_COLUMNS, Problem, problem_or_raise
-from affectgate.datasets.paths import is_outside
+from affectgate.datasets.paths import escaping_entry, is_outside
 
 REASON_EMPTY_FILE = "empty file"
 REASON_ENCODING = "undecodable text"
@@ -118,14 +118,14 @@ def media_problem(*, path: Path, root: Path, folder: bool) -> tuple[str, str] | 
         if path.stat().st_size == 0:
             return REASON_ZERO_BYTE, f"{path} is 0 bytes"
         return None
+    escaped = escaping_entry(folder=path, root=root)  # any file, whatever its extension
+    if escaped is not None:
+        return REASON_OUTSIDE, f"frame {escaped} resolves outside the dataset root {root}"
     n = 0
     with os.scandir(path) as entries:
         for entry in entries:
-            if not entry.name.lower().endswith(IMAGE_SUFFIXES):
-                continue
-            if entry.is_symlink() and is_outside(path=Path(entry.path), root=root):
-                return REASON_OUTSIDE, f"frame {entry.path} resolves outside the dataset root {root}"
-            n += 1
+            if entry.name.lower().endswith(IMAGE_SUFFIXES):
+                n += 1
     if n == 0:
         return REASON_EMPTY_FOLDER, f"{path} holds no image frames ({', '.join(IMAGE_SUFFIXES)})"
     return None

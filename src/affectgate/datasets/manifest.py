@@ -18,6 +18,7 @@ import datetime as dt
 import io
 import re
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import yaml
@@ -103,11 +104,20 @@ class Datasheet(BaseModel):
         description="GDPR Art. 9(2) basis (and Art. 10(5) AI Act safeguards) for race/ethnicity/skin-tone labels.",
     )
     controller: str | None = Field(default=None, description="Data controller (organisation) and contact.")
-    label_map: dict[str, str] = Field(default_factory=dict, description="Raw manifest label -> label to use.")
+    label_map: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="Raw manifest label -> label to use; null: the class is left out of what the gate scores "
+        "(counted and reported, affectgate.datasets.selection.apply_label_map).",
+    )
     extra_labels: tuple[str, ...] = Field(default=(), description="Classes beyond the canonical seven.")
     creation_note: str | None = Field(default=None, description="Free text, e.g. the synthetic-data notice.")
     generator: str | None = Field(default=None, description="Generator module for synthetic sets.")
     config: dict[str, object] | None = Field(default=None, description="Generator configuration for synthetic sets.")
+    subjects: Literal["known", "unknown"] = Field(
+        default="known",
+        description="'unknown' when the set has no subject identity: subject_id may be absent or empty, and "
+        "each sample is then treated as its own cluster (stated in every interval that depends on it).",
+    )
     face_cropped: bool | None = Field(
         default=None,
         description="False when the media are full camera frames: faces are detected and cropped with the "
@@ -189,7 +199,8 @@ def load_manifest(
     path, header, rows = _read_table(root, col)
     unknown = [h for h in header if h not in MANIFEST_COLUMNS]
     dup_cols = sorted({h for h in header if header.count(h) > 1})
-    missing = [h for h in REQUIRED_COLUMNS if h not in header]
+    required = [c for c in REQUIRED_COLUMNS if not (c == "subject_id" and sheet.subjects == "unknown")]
+    missing = [h for h in required if h not in header]
     if "label" not in header and not {"valence", "arousal"} <= set(header):
         missing.append("label (or valence and arousal)")
     if unknown or missing or dup_cols:
@@ -217,7 +228,7 @@ def load_manifest(
         def bad(kind: str, detail: str, fix: str = "", *, _line: int = line, _sid: str | None = sid) -> None:
             col.bad(file=path, line=_line, kind=kind, detail=detail, sample_id=_sid, fix=fix)
 
-        empty = [c for c in REQUIRED_COLUMNS if not r.get(c)]
+        empty = [c for c in required if not r.get(c)]
         if empty:
             bad(REASON_MALFORMED, f"required cells {empty} are empty", "fill them; nothing is skipped silently")
             continue
@@ -250,8 +261,10 @@ def load_manifest(
             bad(REASON_VALUE, f"consent_basis {r['consent_basis']!r}", f"use one of {', '.join(CONSENT_BASES)}")
             continue
         raw_label = r.get("label")
-        label = sheet.label_map.get(raw_label, raw_label) if raw_label else None
-        if label is not None and label not in allowed_labels:
+        mapped = sheet.label_map.get(raw_label, raw_label) if raw_label else None
+        declared_drop = bool(raw_label) and raw_label in sheet.label_map and mapped is None
+        label = raw_label if declared_drop else mapped  # a declared drop keeps its class; the gate leaves it out
+        if label is not None and label not in allowed_labels and not declared_drop:
             bad(REASON_LABEL, f"{raw_label!r}", "map it in the datasheet's label_map or declare it in extra_labels")
             continue
         va: dict[str, float | None] = {}
@@ -297,7 +310,7 @@ def load_manifest(
         ann_labels = r.get("annotator_labels")
         if ann_labels is not None:
             ids = (ann_ids or "").split(";")
-            labs = [sheet.label_map.get(x, x) for x in ann_labels.split(";")]
+            labs = [sheet.label_map.get(x) or x for x in ann_labels.split(";")]
             if ann_ids is None or len(ids) != len(labs):
                 bad(REASON_MISMATCH, f"{len(labs)} annotator_labels for annotator_ids {ann_ids!r}")
                 continue
@@ -323,7 +336,7 @@ def load_manifest(
                 "label": label,
                 "valence": va["valence"],
                 "arousal": va["arousal"],
-                "subject_id": r["subject_id"],
+                "subject_id": r.get("subject_id") or None,
                 "labels": r.get("labels"),
                 "aus": r.get("aus"),
                 "frame": int(frame_cell.removesuffix(".0")) if frame_cell is not None else None,
@@ -343,7 +356,10 @@ def load_manifest(
         format="manifest",
         root=root,
         samples=samples_frame(out, extra=("annotator_labels",)),
-        label_names=allowed_labels,
+        label_names=(
+            *allowed_labels,
+            *(k for k, v in sheet.label_map.items() if v is None and k not in allowed_labels),
+        ),
         problems=col.problems,
         special_category=special and not sheet.synthetic,
         datasheet=sheet.model_dump(mode="json"),

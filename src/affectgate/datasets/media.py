@@ -45,6 +45,9 @@ NO_FACE = "no_face"
 FACE_TOO_SMALL = "face_too_small"
 TOO_BLURRY = "too_blurry"
 CASCADE = "haarcascade_frontalface_default.xml"
+#: Face detectors: MTCNN in onnxruntime (the default: colour input, five landmarks, aligned crops) or Haar.
+DETECTORS = ("mtcnn", "haar")
+DEFAULT_DETECTOR = "mtcnn"
 
 
 class FaceQuality(BaseModel):
@@ -202,6 +205,66 @@ def _cascade() -> cv2.CascadeClassifier:
         raise DataError(f"cannot load the Haar cascade {path}", fix="reinstall opencv-python-headless")
     _LOCAL.cascade = cascade
     return cascade
+
+
+def detector_id(detector: str) -> str:
+    """The detector and its version, as recorded per crop: ``mtcnn facenet-pytorch==2.6.0/onnx-1`` or ``haar ...``."""
+    if detector == "mtcnn":
+        from affectgate.datasets.faces import mtcnn
+
+        return f"mtcnn {mtcnn.VERSION}"
+    if detector == "haar":
+        return f"haar {CASCADE} opencv {cv2.__version__}"
+    raise DataError(f"unknown face detector {detector!r}", fix=f"use one of {', '.join(DETECTORS)}")
+
+
+def _mtcnn_min_face(shape: tuple[int, ...], q: FaceQuality) -> int:
+    """The pyramid's smallest face: three quarters of the bar's least side (smaller faces cannot pass it), >= 12."""
+    bar = max(q.min_face_px, q.min_face_fraction * min(shape[:2]))
+    return max(12, int(0.75 * bar))
+
+
+#: Five landmarks per face (left eye, right eye, nose, mouth corners) as 10 numbers, or None (Haar).
+Marks = tuple[float, ...] | None
+
+
+def _mtcnn_find(
+    bgr: np.ndarray, q: FaceQuality, *, near: Box | None = None, detect_side: int | None = None
+) -> tuple[Box | None, Marks]:
+    """MTCNN's largest face of a BGR frame (searched on its RGB colours), or near ``near`` at nearly its size."""
+    from affectgate.datasets.faces import mtcnn
+
+    ox, oy, f = 0, 0, 1.0
+    if near is not None:
+        x, y, w, h = near
+        side = max(w, h)
+        pad = int(round(side * TRACK_PAD))
+        ox, oy = max(0, x - pad), max(0, y - pad)
+        region = bgr[oy : min(bgr.shape[0], y + h + pad), ox : min(bgr.shape[1], x + w + pad)]
+        lo, hi = max(12, int(side * TRACK_SCALE[0])), int(np.ceil(side * TRACK_SCALE[1]))
+        if region.shape[0] < lo or region.shape[1] < lo:
+            return None, None
+        min_face, max_face = lo, hi
+    else:
+        region, min_face, max_face = bgr, _mtcnn_min_face(bgr.shape, q), None
+        if detect_side is not None and max(bgr.shape[:2]) > detect_side:
+            f = detect_side / max(bgr.shape[:2])
+            region = cv2.resize(
+                bgr, (max(1, round(bgr.shape[1] * f)), max(1, round(bgr.shape[0] * f))), interpolation=cv2.INTER_AREA
+            )
+            min_face = max(12, int(min_face * f))
+    rgb = cv2.cvtColor(region, cv2.COLOR_BGR2RGB)
+    boxes, _, marks = mtcnn.detect(rgb, min_face=min_face, max_face=max_face)
+    if f != 1.0 and len(boxes):
+        boxes, marks = boxes / f, marks / f
+    if len(boxes):
+        boxes = boxes + np.array([ox, oy, ox, oy], dtype=np.float32)
+        marks = marks + np.array([ox, oy], dtype=np.float32)
+    best = mtcnn.largest(boxes, marks, bgr.shape)
+    if best is None:
+        return None, None
+    box, lm = best
+    return box, tuple(round(float(v), 2) for v in lm.reshape(-1))
 
 
 def sharpness(gray: np.ndarray) -> float:
@@ -393,14 +456,16 @@ def face_cache_key(
     detect_every: int = 1,
     detect_side: int | None = None,
     track: bool = False,
+    detector: str = DEFAULT_DETECTOR,
 ) -> str:
-    """Cache key of a clip's face boxes: its files (name, size, mtime), the bar, the cascade, OpenCV and the search."""
+    """Cache key of a clip's face boxes: its files (name, size, mtime), the bar, the detector (and version),
+    OpenCV and the search."""
     if path.is_dir():
         entries = _listing(path)[1]
     else:
         st = path.stat()
         entries = [(path.name, st.st_size, st.st_mtime_ns)]
-    return _key(path, entries, quality or FaceQuality(), detect_every, detect_side, track)
+    return _key(path, entries, quality or FaceQuality(), detect_every, detect_side, track, detector)
 
 
 def _key(
@@ -410,11 +475,12 @@ def _key(
     detect_every: int,
     detect_side: int | None,
     track: bool = False,
+    detector: str = "haar",
 ) -> str:
     raw = [
         os.path.abspath(path),
         entries,
-        CASCADE,
+        CASCADE if detector == "haar" else detector_id(detector),
         cv2.__version__,
         q.model_dump(mode="json"),
         detect_every,
@@ -425,27 +491,36 @@ def _key(
     return hashlib.sha256(json.dumps(raw).encode("utf-8")).hexdigest()[:32]
 
 
-def _load_boxes(file: Path) -> list[Box | None] | None:
-    """The boxes cached in ``file``, or None when there is none (a torn or foreign file is removed)."""
+def _load_boxes(file: Path) -> tuple[list[Box | None], list[Marks]] | None:
+    """The boxes (and MTCNN landmarks) cached in ``file``, or None when there is none (a torn or foreign file is
+    removed)."""
     if not file.is_file():
         return None
     try:
-        raw = json.loads(file.read_text(encoding="utf-8"))["boxes"]
+        data = json.loads(file.read_text(encoding="utf-8"))
+        raw, raw_marks = data["boxes"], data.get("landmarks") or [None] * len(data["boxes"])
         boxes: list[Box | None] = []
-        for b in raw:
+        marks: list[Marks] = []
+        for b, m in zip(raw, raw_marks, strict=True):
             if b is not None and not (len(b) == 4 and all(isinstance(v, int) for v in b)):
                 raise ValueError(f"bad box {b!r}")
+            if m is not None and not (len(m) == 10 and all(isinstance(v, int | float) for v in m)):
+                raise ValueError(f"bad landmarks {m!r}")
             boxes.append(None if b is None else (b[0], b[1], b[2], b[3]))
-        return boxes
+            marks.append(None if m is None else tuple(float(v) for v in m))
+        return boxes, marks
     except (OSError, ValueError, KeyError, TypeError):
         file.unlink(missing_ok=True)
         return None
 
 
-def _save_boxes(file: Path, boxes: list[Box | None]) -> None:
+def _save_boxes(file: Path, boxes: list[Box | None], marks: list[Marks] | None = None) -> None:
     file.parent.mkdir(parents=True, exist_ok=True)
     tmp = file.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps({"boxes": [None if b is None else list(b) for b in boxes]}), encoding="utf-8")
+    data: dict[str, object] = {"boxes": [None if b is None else list(b) for b in boxes]}
+    if marks is not None and any(m is not None for m in marks):
+        data["landmarks"] = [None if m is None else list(m) for m in marks]
+    tmp.write_text(json.dumps(data), encoding="utf-8")
     os.replace(tmp, file)
 
 
@@ -456,9 +531,10 @@ def _faces(
     q: FaceQuality,
     detect_every: int,
     detect_side: int | None,
-    cached: list[Box | None] | None,
+    cached: tuple[list[Box | None], list[Marks]] | None,
     track: bool = False,
-) -> tuple[list[np.ndarray], Counter[str], list[Box | None]]:
+    detector: str = "haar",
+) -> tuple[list[np.ndarray], Counter[str], list[Box | None], list[Marks]]:
     """Crops (BGR, not resized) of the frames that pass the bar, the count per outcome and each frame's box.
 
     With ``cached`` boxes the detector is not run: frame ``i`` uses ``cached[i]`` (a frame beyond
@@ -468,14 +544,27 @@ def _faces(
     counts: Counter[str] = Counter()
     kept: list[np.ndarray] = []
     boxes: list[Box | None] = []
+    all_marks: list[Marks] = []
     box: Box | None = None
+    marks: Marks = None
     seen: tuple[int, ...] = ()
     for i, decode in enumerate(_iter_lazy(path, files)):
         gray = None
         if cached is not None:
-            box = cached[i] if i < len(cached) else None
+            box = cached[0][i] if i < len(cached[0]) else None
+            marks = cached[1][i] if i < len(cached[1]) else None
             img = decode() if box is not None else None
+        elif detector == "mtcnn":  # colour frames; tracked: near the last face first, then the whole frame
+            img = decode()
+            near = box if track and box is not None and img.shape == seen else None
+            found = _mtcnn_find(img, q, near=near) if near is not None else (None, None)
+            if found[0] is None and (track or box is None or i % detect_every == 0 or img.shape != seen):
+                found = _mtcnn_find(img, q, detect_side=detect_side)
+            elif found[0] is None:
+                found = (box, marks)  # reused between detections (detect_every > 1)
+            (box, marks), seen = found, img.shape
         else:
+            marks = None
             img = decode()
             if track:  # search near the last face first, then the whole frame: every frame is searched
                 gray = _gray(img)
@@ -486,6 +575,7 @@ def _faces(
                 gray = _gray(img)
                 box, seen = detect_face(gray, quality=q, detect_side=detect_side), img.shape
         boxes.append(box)
+        all_marks.append(marks)
         if box is None or img is None:
             counts[NO_FACE] += 1
             continue
@@ -493,10 +583,14 @@ def _faces(
         face = img[y : y + h, x : x + w]
         reason = _bar(img.shape, box, gray[y : y + h, x : x + w] if gray is not None else _gray(face), q)
         counts[reason] += 1
-        if reason == FACE_OK:
+        if reason == FACE_OK and marks is not None:  # five landmarks: rotate so that the eyes are level
+            from affectgate.datasets.faces.mtcnn import align
+
+            kept.append(align(img, box, np.asarray(marks, dtype=np.float32).reshape(5, 2), margin=q.margin))
+        elif reason == FACE_OK:
             x0, y0, x1, y1 = _window(img.shape, box, q)
             kept.append(img[y0:y1, x0:x1].copy())  # BGR, full size: the caller resizes only the sampled crops
-    return kept, counts, boxes
+    return kept, counts, boxes, all_marks
 
 
 def read_faces(
@@ -509,8 +603,12 @@ def read_faces(
     detect_side: int | None = None,
     cache: Path | None = None,
     track: bool = False,
+    detector: str = DEFAULT_DETECTOR,
 ) -> tuple[np.ndarray | None, dict[str, int]]:
     """Face crops of a video or frame folder that is not already cropped, and the count per outcome.
+
+    ``detector``: ``mtcnn`` (the default: MTCNN in onnxruntime on the colour frame, the crop rotated on its
+    five landmarks so that the eyes are level) or ``haar`` (OpenCV's cascade on grey, an axis-aligned crop).
 
     Every frame is checked; ``frames`` crops are then sampled uniformly over the frames that passed
     the bar (``None`` when none did). The counts (``ok`` and each rejection reason) sum to the frames seen.
@@ -534,6 +632,7 @@ def read_faces(
     ``detect_side=None``) give exactly ``crop_face`` on every frame.
     """
     _check_read(frames=frames, size=size, detect_every=detect_every, detect_side=detect_side, track=track)
+    detector_id(detector)  # an unknown detector is a DataError before anything is read
     q = quality or FaceQuality()
     file, files = None, None
     if cache is not None and path.exists():  # a missing path is reported by the reading below
@@ -542,15 +641,24 @@ def read_faces(
         else:
             st = path.stat()
             entries = [(path.name, st.st_size, st.st_mtime_ns)]
-        file = cache / f"{_key(path, entries, q, detect_every, detect_side, track)}.json"
-    search = partial(_faces, path, files=files, q=q, detect_every=detect_every, detect_side=detect_side, track=track)
+        file = cache / f"{_key(path, entries, q, detect_every, detect_side, track, detector)}.json"
+    search = partial(
+        _faces,
+        path,
+        files=files,
+        q=q,
+        detect_every=detect_every,
+        detect_side=detect_side,
+        track=track,
+        detector=detector,
+    )
     cached = _load_boxes(file) if file is not None else None
-    kept, counts, boxes = search(cached=cached)
-    if cached is not None and len(cached) != len(boxes):  # a stale entry: detect again
+    kept, counts, boxes, marks = search(cached=cached)
+    if cached is not None and len(cached[0]) != len(boxes):  # a stale entry: detect again
         cached = None
-        kept, counts, boxes = search(cached=None)
+        kept, counts, boxes, marks = search(cached=None)
     if file is not None and cached is None:
-        _save_boxes(file, boxes)
+        _save_boxes(file, boxes, marks)
     if not kept:
         return None, dict(counts)
     idx = _sample_index(len(kept), frames).tolist()
@@ -571,6 +679,7 @@ def read_faces_many(
     cache: Path | None = None,
     workers: int = 2,
     track: bool = False,
+    detector: str = DEFAULT_DETECTOR,
 ) -> list[tuple[np.ndarray | None, dict[str, int]]]:
     """:func:`read_faces` of every path, in order, decoded by ``workers`` threads.
 
@@ -592,6 +701,7 @@ def read_faces_many(
             detect_side=detect_side,
             cache=cache,
             track=track,
+            detector=detector,
         )
 
     if workers == 1 or len(paths) < 2:

@@ -6,10 +6,9 @@ line) and returns
 
 - the :class:`~affectgate.datasets.base.LoadedDataset` the Great Expectations suite validates (the
   selection just read, never read again), and
-- the split inference runs on: a :class:`~affectgate.datasets.dfew.DFEWSplit` for DFEW (unchanged
-  path, same clips and numbers as before), else an :class:`EvalSplit` whose samples have the same
-  ``video_name`` / ``label`` / ``frame_dir`` fields, so every evaluator that reads a split's clips
-  (robustness, latency, int8 drop) reads these too. ``frame_dir`` is the sample's media: a frame
+- the split inference runs on: an :class:`EvalSplit` for every format, DFEW included, whose samples
+  have ``video_name`` / ``label`` / ``frame_dir`` fields, which every evaluator that reads a split's
+  clips (robustness, latency, int8 drop) reads. ``frame_dir`` is the sample's media: a frame
   folder, a video file or one frame image; :func:`read_media_clip` decodes each kind with
   :mod:`affectgate.datasets.media` (uniform sampling over the clip, as for frame folders). A set whose
   media are not face crops (its datasheet or its format says so) has ``face_crop`` samples: faces are
@@ -217,18 +216,195 @@ def select_for_gate(
     return loaded, eval_split(loaded=loaded, fold=fold, split=split)
 
 
-def check_labels_scorable(*, loaded: LoadedDataset) -> None:
-    """DataError when a labelled sample's class is none of the seven canonical emotions a model predicts."""
-    labels = loaded.samples["label"].dropna().astype(str)
-    other = labels[~labels.isin(CANONICAL_EMOTIONS)]
-    if len(other):
-        counts = ", ".join(f"{k}: {v}" for k, v in other.value_counts().sort_index().items())
+#: ``--label-map`` / datasheet values that leave a class out of the evaluation (YAML ``null`` does too).
+DROP_WORDS = ("drop", "none", "null", "-")
+
+
+class LabelMapping(BaseModel):
+    """How a selection was brought into a model's label space: the declared map and what it left out."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    space: tuple[str, ...] = Field(description="The model's label space (vocabulary order) the selection is scored in.")
+    label_map: dict[str, str | None] = Field(
+        default_factory=dict, description="Declared dataset label -> label of the space, or None (left out)."
+    )
+    source: str = Field(default="", description="Where the map was declared: datasheet.yaml, --label-map, or both.")
+    n_selected: int = Field(ge=0, description="Labelled samples in the selection before the map.")
+    dropped: dict[str, int] = Field(
+        default_factory=dict, description="Samples left out per dataset label (mapped to None by the declared map)."
+    )
+    remapped: dict[str, int] = Field(default_factory=dict, description="Samples relabelled per 'from->to' pair.")
+
+    @property
+    def n_dropped(self) -> int:
+        """Samples left out by the map."""
+        return sum(self.dropped.values())
+
+    def summary(self) -> str:
+        """One line for the CLI, the report and the Markdown summary: the dropped share with n and %."""
+        if not self.dropped and not self.remapped:
+            return ""
+        parts = []
+        if self.dropped:
+            share = 100.0 * self.n_dropped / self.n_selected if self.n_selected else 0.0
+            parts.append(
+                f"{self.n_dropped} of {self.n_selected} samples ({share:.1f} %) left out: their classes are outside "
+                f"the model's {len(self.space)}-class label space ("
+                + ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items()))
+                + ")"
+            )
+        if self.remapped:
+            parts.append("relabelled: " + ", ".join(f"{k} {v}" for k, v in sorted(self.remapped.items())))
+        return "; ".join(parts) + f" — by the label_map declared in {self.source}"
+
+
+def parse_label_map(text: str | None) -> dict[str, str | None]:
+    """``--label-map`` text ``from=to,from=drop`` as a map (``drop``/``none``/``-`` = leave the class out)."""
+    if not text:
+        return {}
+    out: dict[str, str | None] = {}
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise DataError(
+                f"--label-map entry {item!r} is not 'from=to'",
+                fix="write --label-map contempt=drop,anxiety=drop (or from=to to relabel a class)",
+            )
+        value = value.strip()
+        out[key.strip()] = None if value.lower() in DROP_WORDS or not value else value
+    return out
+
+
+def declared_label_map(*, loaded: LoadedDataset, cli_map: dict[str, str | None] | None = None) -> tuple[dict, str]:
+    """The label map the selection declares: the datasheet's ``label_map`` overlaid by ``--label-map``.
+
+    A manifest's loader applies its datasheet's ``from: to`` entries itself (raw manifest labels), so
+    only its ``from: null`` entries (leave out) are taken from the datasheet here. Returns the map and
+    where it was declared.
+    """
+    sheet = (loaded.datasheet or {}).get("label_map") or {}
+    if not isinstance(sheet, dict):
         raise DataError(
-            f"the evaluated selection holds labels outside the seven canonical emotions ({counts}); "
-            "a model's canonical predictions cannot be scored on them",
-            fix="evaluate a selection without those classes (e.g. a manifest split), or map them in the "
-            "datasheet's label_map",
+            f"label_map in {loaded.root / 'datasheet.yaml'} is not a mapping",
+            fix="write label_map as 'dataset label: label' lines (null leaves a class out)",
         )
+    from_sheet: dict[str, str | None] = {
+        str(k): (None if v is None or str(v).strip().lower() in DROP_WORDS else str(v)) for k, v in sheet.items()
+    }
+    if loaded.format == "manifest":
+        from_sheet = {k: v for k, v in from_sheet.items() if v is None}
+    cli = dict(cli_map or {})
+    sources = [name for name, m in (("datasheet.yaml", from_sheet), ("--label-map", cli)) if m]
+    return {**from_sheet, **cli}, " and ".join(sources)
+
+
+def apply_label_map(
+    *, loaded: LoadedDataset, space: tuple[str, ...], cli_map: dict[str, str | None] | None = None
+) -> tuple[LoadedDataset, LabelMapping]:
+    """The selection in the model's label space ``space``, by the declared map; DataError for any class left over.
+
+    Nothing is dropped silently: a labelled class outside ``space`` must be declared (relabelled to a
+    class of the space, or mapped to null/drop to be left out); the returned :class:`LabelMapping`
+    counts what was left out and relabelled (reported with n and % beside every number).
+    """
+    label_map, source = declared_label_map(loaded=loaded, cli_map=cli_map)
+    bad_targets = sorted({v for v in label_map.values() if v is not None and v not in space})
+    if bad_targets:
+        raise DataError(
+            f"the declared label_map ({source}) maps to {bad_targets}, outside the model's label space "
+            f"({', '.join(space)})",
+            fix="map each dataset class to a class the model card lists, or to drop",
+        )
+    s = loaded.samples
+    labels = s["label"].astype(object)
+    has = labels.notna().to_numpy()
+    raw = labels.where(labels.notna(), "").astype(str)
+    n_selected = int(has.sum())
+    mapped = raw.map(lambda v: label_map.get(v, v) if v in label_map else v)
+    dropped_mask = has & raw.isin([k for k, v in label_map.items() if v is None]).to_numpy()
+    remapped_mask = has & ~dropped_mask & (mapped != raw).to_numpy()
+    outside = has & ~dropped_mask & ~mapped.isin(space).to_numpy()
+    if outside.any():
+        counts = raw[outside].value_counts().sort_index()
+        listing = ", ".join(f"{k}: {v}" for k, v in counts.items())
+        share = 100.0 * int(outside.sum()) / max(n_selected, 1)
+        keys = ",".join(f"{k}=drop" for k in counts.index)
+        what = (
+            "the seven canonical emotions" if space == CANONICAL_EMOTIONS else f"the model's {len(space)}-class space"
+        )
+        raise DataError(
+            f"the evaluated selection holds labels outside {what} ({listing}; {int(outside.sum())} of "
+            f"{n_selected} samples, {share:.1f} %); a model's predictions cannot be scored on them",
+            fix=f"score a model whose card lists those classes (an 11-class MAFW model is scored on MAFW's 11), "
+            f"or declare how to map them: `--label-map {keys}` on the command line or `label_map:` in the "
+            f"datasheet ({', '.join(f'{k}: null' for k in counts.index)}) to score the {len(space)}-class subset "
+            "with the dropped share reported",
+        )
+    mapping = LabelMapping(
+        space=space,
+        label_map=label_map,
+        source=source,
+        n_selected=n_selected,
+        dropped={str(k): int(v) for k, v in raw[dropped_mask].value_counts().sort_index().items()},
+        remapped={
+            f"{a}->{b}": int(n)
+            for (a, b), n in pd.DataFrame({"a": raw[remapped_mask], "b": mapped[remapped_mask]})
+            .value_counts()
+            .sort_index()
+            .items()
+        },
+    )
+    if not dropped_mask.any() and not remapped_mask.any():
+        return loaded, mapping
+    samples = s.copy()
+    samples["label"] = np.where(has, mapped.to_numpy(dtype=object), None)
+    samples = samples[~dropped_mask].reset_index(drop=True)
+    return (
+        LoadedDataset(
+            format=loaded.format,
+            root=loaded.root,
+            samples=samples,
+            label_names=tuple(x for x in space if x in set(samples["label"].dropna())) or space,
+            problems=loaded.problems,
+            invalid_counts=loaded.invalid_counts,
+            special_category=loaded.special_category,
+            datasheet=loaded.datasheet,
+        ),
+        mapping,
+    )
+
+
+def label_spec_fields(mapping: LabelMapping) -> dict[str, object]:
+    """The :class:`~affectgate.core.records.DatasetSpec` fields that record a label mapping in the report."""
+    return {
+        "label_space": mapping.space,
+        "label_map": mapping.label_map,
+        "label_map_source": mapping.source,
+        "labels_dropped": mapping.dropped,
+        "n_labelled_selected": mapping.n_selected,
+    }
+
+
+def restrict_split(*, split: EvalSplit, loaded: LoadedDataset) -> EvalSplit:
+    """``split`` keeping only the samples of ``loaded`` (after :func:`apply_label_map`), with its labels."""
+    labels = dict(zip(loaded.samples["sample_id"].astype(str), loaded.samples["label"], strict=True))
+    kept = tuple(
+        x.model_copy(update={"label": None if labels[x.video_name] is None else str(labels[x.video_name])})
+        for x in split.samples
+        if x.video_name in labels
+    )
+    return split.model_copy(update={"samples": kept})
+
+
+def check_labels_scorable(
+    *, loaded: LoadedDataset, space: tuple[str, ...] = CANONICAL_EMOTIONS, cli_map: dict[str, str | None] | None = None
+) -> LabelMapping:
+    """DataError when a labelled sample's class is outside the model's label space ``space`` and no declared
+    map says what to do with it (:func:`apply_label_map`, whose mapping is returned; the selection is not changed).
+    """
+    return apply_label_map(loaded=loaded, space=space, cli_map=cli_map)[1]
 
 
 def check_media_present(*, split: EvalSplit) -> None:
@@ -268,8 +444,14 @@ def group_table(*, loaded: LoadedDataset) -> pd.DataFrame:
 __all__ = [
     "GATE_DEFAULTS",
     "EvalSplit",
+    "LabelMapping",
     "MediaSample",
+    "apply_label_map",
     "check_labels_scorable",
+    "declared_label_map",
+    "label_spec_fields",
+    "parse_label_map",
+    "restrict_split",
     "check_media_present",
     "eval_split",
     "gate_formats",

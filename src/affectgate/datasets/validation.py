@@ -13,10 +13,16 @@ Frame-level multi-task sets (VA, AU, manifest kinds) also need every row to carr
 annotation (a label, a valence/arousal pair or action units).
 
 Every suite also checks: at least one sample, unique non-empty ``sample_id``, ``subject_id`` present
-(clips of one person are not independent), every media path inside the data root (after symlinks
+(clips of one person are not independent) — unless the release has no subject identity at all (DFEW and
+FERV39k as distributed, or a datasheet saying ``subjects: unknown``): then the check records the
+assumption that each clip is its own cluster (:data:`CLUSTER_ASSUMPTION`), stated in the report and in
+every interval that depends on it; a set with *some* subject ids missing still fails. Every media path inside
+the data root (after symlinks
 and ``..``), the split names, ``consent_basis`` present when the set holds special-category
 attributes (GDPR Art. 9; the loader's flag, or any group attribute filled), and the group
-attributes present when a fairness evaluator is requested.
+attributes present when a fairness evaluator is requested. A set that carries no group attribute at all
+(DFEW, FERV39k) makes fairness *unjudgeable*: recorded (``fairness_judgeable`` false, with how to add a
+``metadata.csv`` sidecar), not failed here; the quality policy sends it to human review, never a pass.
 Problems the loader already recorded (rejected lines, unknown labels) make the result fail too.
 
 Group attributes measure bias only: :func:`check_no_group_features` fails when one of them is among
@@ -54,6 +60,19 @@ VA_INVALID = -5.0
 AU_PATTERN = r"^AU[0-9]+=[01](?:;AU[0-9]+=[01])*$"
 #: Examples of unexpected values kept per expectation.
 MAX_EXAMPLES = 5
+#: Loader formats whose public release has no subject identity (no person ids, no demographics).
+RELEASES_WITHOUT_SUBJECTS: tuple[str, ...] = ("dfew", "ferv39k")
+#: The assumption every subject-clustered interval makes when the release has no subject ids.
+CLUSTER_ASSUMPTION = (
+    "no subject ids in the release: each clip is treated as its own cluster (clips of one person are "
+    "correlated, so intervals resampled or computed per clip may be too narrow)"
+)
+#: How to give a set without subjects or groups its subject ids and group attributes.
+SIDECAR_FIX = (
+    "add a metadata.csv sidecar in the dataset root: one row per clip, columns video_name (or sample_id), "
+    "subject_id, and the group attributes (skin_tone_group, sex, age_band) plus consent_basis; "
+    "see docs/datasets.md"
+)
 
 
 class ExpectationOutcome(Record):
@@ -70,6 +89,9 @@ class ExpectationOutcome(Record):
     unexpected_count: int = Field(ge=0, description="Rows that failed the check.")
     unexpected_examples: tuple[str, ...] = Field(default=(), description="A few failing rows: 'sample_id: value'.")
     error: str | None = Field(default=None, description="Exception GX raised evaluating the expectation, if any.")
+    note: str | None = Field(
+        default=None, description="An assumption or limit the check records (e.g. each clip its own cluster)."
+    )
 
 
 class ValidationReport(Record):
@@ -91,6 +113,19 @@ class ValidationReport(Record):
     )
     success: bool = Field(description="True only when every check passed.")
     gx_version: str = Field(description="Great Expectations version that ran the suite.")
+    subjects: Literal["known", "unknown"] = Field(
+        default="known",
+        description="'unknown' when the release has no subject identity (DFEW, FERV39k, `subjects: unknown`).",
+    )
+    cluster_assumption: str | None = Field(
+        default=None,
+        description="With subjects unknown: the stated assumption that each clip is its own cluster.",
+    )
+    fairness_judgeable: bool = Field(
+        default=True,
+        description="False when fairness was requested but the set carries no group attribute at all.",
+    )
+    notes: tuple[str, ...] = Field(default=(), description="Assumptions and limits, each with how to lift it.")
 
     def failures(self) -> tuple[ExpectationOutcome, ...]:
         """The checks that failed."""
@@ -98,10 +133,11 @@ class ValidationReport(Record):
 
     def summary(self) -> str:
         """One line: suite, verdict and the failed checks."""
+        notes = "".join(f"; NOTE: {n}" for n in self.notes)
         if self.success:
-            return f"{self.suite}: passed {len(self.expectations)} checks on {self.n_samples} samples"
+            return f"{self.suite}: passed {len(self.expectations)} checks on {self.n_samples} samples{notes}"
         failed = "; ".join(f"{e.check} ({e.unexpected_count} failing)" for e in self.failures())
-        return f"{self.suite}: FAILED {len(self.failures())} of {len(self.expectations)} checks: {failed}"
+        return f"{self.suite}: FAILED {len(self.failures())} of {len(self.expectations)} checks: {failed}{notes}"
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -131,6 +167,24 @@ def check_no_group_features(*, feature_columns: Iterable[str], group_columns: It
             fix="group attributes (ethnicity, race, sex, age, skin tone) may only measure bias "
             "(GDPR Art. 9, AI Act Art. 10(5)); drop them from the training inputs",
         )
+
+
+def subject_identity(*, loaded: LoadedDataset) -> Literal["known", "unknown"]:
+    """'unknown' when no sample has a subject id and the release is known to carry none.
+
+    A release carries none when its format is one of :data:`RELEASES_WITHOUT_SUBJECTS` or its
+    ``datasheet.yaml`` says ``subjects: unknown``. Anything else is 'known' (and a missing id fails).
+    """
+    s = loaded.samples
+    if "subject_id" in s.columns and s["subject_id"].notna().any():
+        return "known"
+    return "unknown" if released_without_identity(loaded=loaded) else "known"
+
+
+def released_without_identity(*, loaded: LoadedDataset) -> bool:
+    """True for a release documented to carry no subject identity (and so no demographics either)."""
+    declared = str((loaded.datasheet or {}).get("subjects", "")).strip().lower() == "unknown"
+    return declared or loaded.format in RELEASES_WITHOUT_SUBJECTS
 
 
 def special_category(*, loaded: LoadedDataset) -> bool:
@@ -175,7 +229,13 @@ class _Check:
 
 
 def _build_checks(
-    *, frame: pd.DataFrame, loaded: LoadedDataset, kind: DatasetKind, groups: Sequence[str], gx: Any
+    *,
+    frame: pd.DataFrame,
+    loaded: LoadedDataset,
+    kind: DatasetKind,
+    groups: Sequence[str],
+    gx: Any,
+    subjects_known: bool = True,
 ) -> list[_Check]:
     """The suite's expectations for ``frame`` (already holding the computed boolean columns)."""
     e = gx.expectations
@@ -192,11 +252,6 @@ def _build_checks(
             column="sample_id",
         ),
         _Check(
-            check="subject ids present",
-            expectation=e.ExpectColumnValuesToNotBeNull(column="subject_id"),
-            column="subject_id",
-        ),
-        _Check(
             check="split is one of " + "/".join(SPLITS),
             expectation=e.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
             column="split",
@@ -208,6 +263,15 @@ def _build_checks(
             show="media_path",
         ),
     ]
+    if subjects_known:
+        checks.insert(
+            3,
+            _Check(
+                check="subject ids present",
+                expectation=e.ExpectColumnValuesToNotBeNull(column="subject_id"),
+                column="subject_id",
+            ),
+        )
     if "audio_path" in frame.columns:
         checks.append(
             _Check(
@@ -460,11 +524,68 @@ def validate_dataset(
     groups = list(dict.fromkeys(require_groups))
     if fairness and not groups:
         groups = [g for g in (*GROUP_ATTRIBUTES, *declared) if g in loaded.samples.columns]
+    subjects = subject_identity(loaded=loaded)
+    notes: list[str] = []
+    # a release that carries no identity or group attribute at all (DFEW, FERV39k, `subjects: unknown`):
+    # fairness is unjudgeable, and the policy sends it to review; any other set without groups fails
+    candidates = groups or [*GROUP_ATTRIBUTES, *declared]
+    unjudgeable = (
+        (fairness or bool(groups))
+        and subjects == "unknown"
+        and not any(_has(loaded.samples, g) for g in (*candidates, *GROUP_ATTRIBUTES))
+    )
+    checked_groups = [] if unjudgeable else groups
     frame = _frame_for_gx(loaded=loaded, data_root=data_root, groups=groups)
     suite_name = f"affectgate.{loaded.format}.{kind}"
-    checks = _build_checks(frame=frame, loaded=loaded, kind=kind, groups=groups, gx=gx)
+    checks = _build_checks(
+        frame=frame, loaded=loaded, kind=kind, groups=checked_groups, gx=gx, subjects_known=subjects == "known"
+    )
     outcomes = _run_gx(frame=frame, checks=checks, suite_name=suite_name, gx=gx)
-    if fairness and not groups:
+    if subjects == "unknown":
+        why = (
+            f"the {loaded.format} release has no subject ids"
+            if loaded.format in RELEASES_WITHOUT_SUBJECTS
+            else "the datasheet says subjects: unknown"
+        )
+        outcomes.insert(
+            3,
+            ExpectationOutcome(
+                check="subject ids: none in the release, each clip its own cluster",
+                expectation="subject_identity_unknown",
+                column="subject_id",
+                source="affectgate",
+                success=True,
+                element_count=len(frame),
+                unexpected_count=0,
+                note=f"{why}; {CLUSTER_ASSUMPTION}",
+            ),
+        )
+        notes.append(f"{why}: {CLUSTER_ASSUMPTION}; to lift it, {SIDECAR_FIX}")
+    if unjudgeable:
+        listed = ", ".join(candidates)
+        outcomes.append(
+            ExpectationOutcome(
+                check="group attributes: none in the set, fairness unjudgeable (policy: human review)",
+                expectation="group_attributes_absent",
+                source="affectgate",
+                success=True,
+                element_count=len(frame),
+                unexpected_count=0,
+                unexpected_examples=(f"none of {listed} is filled for any sample",),
+                note="fairness cannot be judged without group attributes; the quality policy sends the "
+                "release to review (quality.fairness.unjudgeable), never a pass",
+            )
+        )
+        notes.append(f"fairness unjudgeable: none of {listed} is filled; to judge it, {SIDECAR_FIX}")
+    failed_on = {o.column for o in outcomes if not o.success}
+    if "subject_id" in failed_on:
+        notes.append(
+            f"subject ids missing: {SIDECAR_FIX}; or, if the set has no subject identity at all, declare "
+            "`subjects: unknown` in datasheet.yaml (each clip is then treated as its own cluster)"
+        )
+    if failed_on & {*groups} or (fairness and not groups and not unjudgeable):
+        notes.append(f"group attributes missing: {SIDECAR_FIX}")
+    if fairness and not groups and not unjudgeable:
         outcomes.append(
             ExpectationOutcome(
                 check="group attributes present (fairness requested)",
@@ -503,6 +624,10 @@ def validate_dataset(
         invalid_counts=dict(loaded.invalid_counts),
         success=all(o.success for o in outcomes),
         gx_version=str(gx.__version__),
+        subjects=subjects,
+        cluster_assumption=CLUSTER_ASSUMPTION if subjects == "unknown" else None,
+        fairness_judgeable=not unjudgeable,
+        notes=tuple(notes),
     )
 
 
@@ -532,13 +657,17 @@ def validate_for_gate(
 
 
 __all__ = [
+    "CLUSTER_ASSUMPTION",
     "GROUP_ATTRIBUTES",
+    "RELEASES_WITHOUT_SUBJECTS",
+    "SIDECAR_FIX",
     "DatasetKind",
     "ExpectationOutcome",
     "ValidationReport",
     "check_no_group_features",
     "dataset_kind",
     "special_category",
+    "subject_identity",
     "declared_group_attributes",
     "validate_dataset",
     "validate_for_gate",

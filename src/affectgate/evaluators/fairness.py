@@ -11,6 +11,12 @@ threshold); its interval is ``[max of the gated lower bounds, max of the gated u
 largest gap is at least the largest lower bound and at most the largest upper bound) and is missing
 when any gated attribute's interval is. The other attributes are measured and reported.
 
+Without subject ids (DFEW and FERV39k as released: no ``subject_id`` column in the predictions) the
+bootstrap resamples clips, each clip its own cluster, and every interval says so in its ``averaging``.
+Without any group attribute (none of the requested attributes in the predictions: a release with no
+demographics) fairness is *unjudgeable*: the result is ``skipped`` with ``fairness.unjudgeable`` = 1
+and the reason (how to add a ``metadata.csv`` sidecar); the quality policy sends that to human review.
+
 The policy judges the interval, not the point estimate (three states: within tolerance when the
 upper bound is below the threshold, exceeds when the lower bound is at or above it, inconclusive
 otherwise); see ``policies/quality/pack.yaml``.
@@ -32,6 +38,12 @@ from affectgate.evaluators.registry import register_evaluator
 
 DEFAULT_ATTRIBUTES = ("skin_tone_group", "sex", "age_band")
 DEFAULT_GATED = ("skin_tone_group",)
+#: The interval's resampling unit when the predictions carry no subject ids.
+CLIP_CLUSTERS = "clip bootstrap: no subject ids, each clip its own cluster (may be too narrow)"
+UNJUDGEABLE_FIX = (
+    "add a metadata.csv sidecar in the dataset root (one row per clip: video_name or sample_id, subject_id, "
+    "skin_tone_group, sex, age_band, consent_basis; docs/datasets.md) and gate again"
+)
 
 
 #: Bootstrap resamples are drawn and scored in blocks of at most this many (resample, subject) cells.
@@ -118,6 +130,7 @@ def finding_measurement(
     threshold: float,
     kind: str = "accuracy",
     unit: str = "accuracy",
+    resampling: str = "subject-bootstrap",
 ) -> Measurement:
     """``fairness.finding.<attr>`` (``fairness.<kind>_finding.<attr>`` for another gap kind) with the state as
     its label (value 1.0) and the threshold in ``averaging``."""
@@ -125,7 +138,7 @@ def finding_measurement(
         name=f"fairness.finding.{attr}" if kind == "accuracy" else f"fairness.{kind}_finding.{attr}",
         value=1.0,
         higher_is_better=False,
-        averaging=f"{unit} gap vs threshold {threshold} on the 95% subject-bootstrap CI",
+        averaging=f"{unit} gap vs threshold {threshold} on the 95% {resampling} CI",
         label=finding(gap=gap, ci=ci, threshold=threshold),
         n=0,
         ci_low=ci[0],
@@ -184,11 +197,11 @@ def group_gap_measurements(
     overall_gap, worst_attr = -1.0, ""
     gated_cis: list[tuple[float | None, float | None]] = []
     small_groups = 0
+    has_subjects = "subject_id" in predictions.columns
     subjects = (
-        predictions["subject_id"].astype(str).to_numpy()
-        if "subject_id" in predictions.columns
-        else predictions.index.astype(str).to_numpy()
+        predictions["subject_id"].astype(str).to_numpy() if has_subjects else np.arange(len(predictions)).astype(str)
     )
+    resampling = "subject bootstrap" if has_subjects else CLIP_CLUSTERS
     rule = f"groups with n >= {min_size} rows and >= {min_subjects} subjects"
     metrics = {name: fn for name, (fn, _, _) in spec.per_group.items()}
     for attr in dict.fromkeys((*attributes, *gated)):
@@ -237,7 +250,7 @@ def group_gap_measurements(
                 name=f"fairness.{kind}_max_gap.{attr}",
                 value=None if np.isnan(gap) else gap,
                 higher_is_better=False,
-                averaging=f"max - min {spec.judged} over {rule}; 95% CI: subject bootstrap",
+                averaging=f"max - min {spec.judged} over {rule}; 95% CI: {resampling}",
                 n=int(judged["n"].sum()),
                 ci_low=ci_low,
                 ci_high=ci_high,
@@ -257,7 +270,13 @@ def group_gap_measurements(
         if threshold is not None:
             measurements.append(
                 finding_measurement(
-                    attr=attr, gap=gap, ci=(ci_low, ci_high), threshold=threshold, kind=kind, unit=spec.unit
+                    attr=attr,
+                    gap=gap,
+                    ci=(ci_low, ci_high),
+                    threshold=threshold,
+                    kind=kind,
+                    unit=spec.unit,
+                    resampling="subject-bootstrap" if has_subjects else CLIP_CLUSTERS,
                 )
             )
         if attr in gated and not np.isnan(gap):
@@ -279,7 +298,7 @@ def group_gap_measurements(
             value=overall_gap,
             higher_is_better=False,
             averaging=f"max over gated attributes ({', '.join(gated)}); worst: {worst_attr}; 95% CI: "
-            f"[max lower, max upper] of the gated subject-bootstrap intervals of {spec.judged}",
+            f"[max lower, max upper] of the gated intervals of {spec.judged} ({resampling})",
             n=len(predictions),
             ci_low=max(lo for lo, _ in gated_cis) if complete else None,  # type: ignore[type-var]
             ci_high=max(hi for _, hi in gated_cis) if complete else None,  # type: ignore[type-var]
@@ -328,12 +347,35 @@ ACCURACY_GAP = GapSpec(
 )
 
 
+def unjudgeable_result(*, predictions: pd.DataFrame, params: dict[str, Any], wanted: tuple[str, ...]) -> EvalResult:
+    """``skipped`` with ``fairness.unjudgeable`` = 1: the data carry none of the group attributes (never a pass)."""
+    listed = ", ".join(dict.fromkeys(wanted))
+    return EvalResult(
+        evaluator="fairness",
+        status="skipped",
+        error=f"fairness unjudgeable: the data carry none of the group attributes ({listed}); {UNJUDGEABLE_FIX}",
+        measurements=(
+            Measurement(
+                name="fairness.unjudgeable",
+                value=1.0,
+                higher_is_better=False,
+                averaging=f"1 = no group attribute ({listed}) in the data: no gap can be measured",
+                n=len(predictions),
+            ),
+        ),
+        params={k: v for k, v in params.items() if isinstance(v, float | int | str | bool | list) or v is None},
+    )
+
+
 @register_evaluator("fairness")
 def evaluate_fairness(*, predictions: pd.DataFrame, params: dict[str, Any]) -> EvalResult:
     """Per-group accuracy and UAR per sensitive attribute; gap = max minus min over judged groups."""
     gp = gap_params(params)
     attributes = gp["attributes"]
     intersections = tuple(params.get("intersections") or ())
+    wanted = (*attributes, *gp["gated"], *(p for i in intersections for p in i.split("*")))
+    if not any(a in predictions.columns for a in wanted):
+        return unjudgeable_result(predictions=predictions, params=params, wanted=wanted)
     missing_attributes(predictions, (*attributes, *gp["gated"], *(p for i in intersections for p in i.split("*"))))
     if intersections:  # "a*b" -> a column of "value_a & value_b", measured like any attribute (never gated)
         predictions = predictions.copy()

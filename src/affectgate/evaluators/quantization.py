@@ -7,10 +7,10 @@ worse) and the top-1 agreement of the two. For an engagement-signal model (no cl
 increase in MAE instead (``int8.attention_mae_increase`` and per signal). For an fp32 candidate it is
 skipped with the reason.
 
-The split is DFEW's (:class:`~affectgate.datasets.dfew.DFEWSplit`, predicted as the gate predicts it) or
-the selection of any other format (:class:`~affectgate.datasets.selection.EvalSplit`: frame folders,
-videos or images, predicted with :func:`affectgate.inference.predict.predict_samples` like the candidate was).
-Only the predictions are compared, so no group table or DFEW ``metadata.csv`` is read for the fp32 run.
+The split is the selection the candidate was evaluated on (:class:`~affectgate.datasets.selection.EvalSplit`
+of any format: frame folders, videos or images), predicted with
+:func:`affectgate.inference.predict.predict_samples` like the candidate was. Only the predictions are
+compared, so no group table is read for the fp32 run.
 """
 
 from __future__ import annotations
@@ -86,28 +86,21 @@ def evaluate_int8_drop(*, predictions: pd.DataFrame, params: dict[str, Any], mod
 def _fp32_predictions(*, fp32: Candidate, model: ModelInputs) -> pd.Series:
     """Top-1 class of the fp32 model per sample id, on the split the int8 candidate was evaluated on.
 
-    A non-DFEW selection is predicted like the gate predicts it (:func:`predict_samples`), with a table of
-    the sample ids only: DFEW's :func:`predict_split` would read the dataset root's ``metadata.csv`` as
-    DFEW's (keyed by ``video_name``), which another format's sidecar need not be.
+    The selection is predicted like the gate predicts it (:func:`predict_samples`), with a table of the
+    sample ids only (the groups are the candidate's predictions' own).
     """
-    from affectgate.datasets.selection import EvalSplit
-    from affectgate.inference.predict import predict_samples, predict_split
+    from affectgate.inference.predict import predict_samples
 
     split = model.split
-    if isinstance(split, EvalSplit):
-        ids = pd.Index([s.video_name for s in split.samples], name="sample_id")
-        out = predict_samples(
-            candidate=fp32,
-            split=split,
-            table=pd.DataFrame(index=ids),
-            batch_size=model.batch_size,
-            threads=model.threads,
-            cache=model.clip_cache,
-        )
-    else:
-        out = predict_split(
-            candidate=fp32, split=split, batch_size=model.batch_size, threads=model.threads, cache=model.clip_cache
-        )
+    ids = pd.Index([s.video_name for s in split.samples], name="sample_id")
+    out = predict_samples(
+        candidate=fp32,
+        split=split,
+        table=pd.DataFrame(index=ids),
+        batch_size=model.batch_size,
+        threads=model.threads,
+        cache=model.clip_cache,
+    )
     return out.predictions.set_index("sample_id")["pred"]
 
 

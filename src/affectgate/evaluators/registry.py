@@ -12,7 +12,7 @@ from affectgate.core.records import EvalResult
 
 if TYPE_CHECKING:
     from affectgate.core.records import Candidate
-    from affectgate.datasets.dfew import DFEWSplit
+    from affectgate.datasets.selection import EvalSplit
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class ModelInputs:
     """
 
     candidate: Candidate
-    split: DFEWSplit  # the clips the predictions were made on (same order as the predictions' rows)
+    split: EvalSplit  # the clips the predictions were made on (same order as the predictions' rows)
     threads: int = 2
     batch_size: int = 16
     clip_cache: Path | None = None  # folder of decoded clips shared by every pass over the same frames

@@ -26,7 +26,7 @@ import pandas as pd
 
 from affectgate.core.records import EvalResult, Measurement
 from affectgate.datasets.clips import read_clips
-from affectgate.datasets.labels import CANONICAL_EMOTIONS
+from affectgate.datasets.labels import label_space
 from affectgate.evaluators.accuracy import war
 from affectgate.evaluators.corruptions import CORRUPTIONS, SEVERITIES, check_corruption, corrupt
 from affectgate.evaluators.registry import ModelInputs, register_evaluator
@@ -71,7 +71,8 @@ def _predict_labels(
             probs, _ = predict_av_clips(session=session, clips=clips[part], audio=audio[part])
         preds.append(probs.argmax(axis=1))
     idx = np.concatenate(preds) if preds else np.zeros(0, dtype=int)
-    return np.array([CANONICAL_EMOTIONS[i] for i in idx], dtype=object)
+    space = label_space(session.candidate.card.labels)  # predict_clips returns the card's label space
+    return np.array([space[i] for i in idx], dtype=object)
 
 
 @register_evaluator("robustness")

@@ -29,6 +29,11 @@ class Suite(BaseModel):
     version: str = Field(description="Suite version; part of every report.")
     description: str = Field(default="", description="What the suite is for.")
     evaluators: tuple[SuiteEntry, ...] = Field(min_length=1, description="Evaluators in run order.")
+    training_fit: bool = Field(
+        default=False,
+        description="A training-fit report: the gate may run it on the model's training data, and every decision "
+        "on it is a block (it can never promote).",
+    )
 
 
 def load_suite(*, name: str, project_root: Path | None = None, folder: Path | None = None) -> Suite:

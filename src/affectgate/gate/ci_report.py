@@ -18,6 +18,7 @@ from pathlib import Path
 
 from affectgate.core.errors import AffectgateError
 from affectgate.core.records import EvalReport, PolicyDecision
+from affectgate.gate.family import FamilySummary
 from affectgate.gate.results import SYNTHETIC_NOTICE, GateResult, combined_exit_code
 
 _EXIT_MEANING = {0: "promoted", 1: "blocked", 2: "needs human review", 3: "error"}
@@ -194,15 +195,53 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def markdown_summary(*, results: Sequence[GateResult], decisions: Sequence[PolicyDecision], report: EvalReport) -> str:
-    """Markdown for a pull-request comment: the exit code, a row per context, each reason with its article."""
+def family_markdown(summary: FamilySummary) -> list[str]:
+    """A model family's per-fold rows, the mean of folds with its interval, the worst fold and the paper figures."""
+    k = len(summary.folds)
+
+    def pct(v: float | None) -> str:
+        return "—" if v is None else f"{100 * v:.2f}"
+
+    lines = [
+        f"**Cross-fold protocol** (`{summary.family}`, {summary.arch}): each fold's model scored on its own fold's "
+        "test split.",
+        "",
+        "| fold | n | WAR % | UAR % | model |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.fold} | {r.n} | {pct(r.metrics.get('war'))} | {pct(r.metrics.get('uar'))} | `{r.model}` |"
+        for r in summary.folds
+    ]
+    lines.append(
+        f"| **mean of {k}** | {sum(r.n for r in summary.folds)} | **{pct(summary.mean.get('war'))}** "
+        f"[{pct(summary.ci['war'][0])}, {pct(summary.ci['war'][1])}] | **{pct(summary.mean.get('uar'))}** "
+        f"[{pct(summary.ci['uar'][0])}, {pct(summary.ci['uar'][1])}] | 95% t-interval over {k} folds |"
+    )
+    lines.append(f"| worst fold | | {pct(summary.worst.get('war'))} | {pct(summary.worst.get('uar'))} | |")
+    for f in summary.paper_figures:
+        lines.append(f"| paper: {_md(f.benchmark)} | | {f.value:.2f} ({_md(f.metric)}) | | {_md(f.source)} |")
+    lines.append("")
+    return lines
+
+
+def markdown_summary(
+    *,
+    results: Sequence[GateResult],
+    decisions: Sequence[PolicyDecision],
+    report: EvalReport,
+    family: FamilySummary | None = None,
+) -> str:
+    """Markdown for a pull-request comment: the exit code, a row per context, each reason with its article;
+    for a model family, its per-fold rows, mean of folds and paper figures (:func:`family_markdown`)."""
     code = combined_exit_code(list(results))
     icon = {"allow": "✅", "block": "⛔", "review": "⚠️"}
+    where = f"every fold of {len(family.folds)}" if family else f"fold {report.dataset.fold}"
     lines = [
         f"## affectgate gate: {_EXIT_MEANING.get(code, str(code))} (exit {code})",
         "",
         f"Candidate `{report.candidate}` (onnx sha256 `{report.onnx_sha256[:12]}`), data `{report.dataset.name}` "
-        f"fold {report.dataset.fold} ({report.dataset.n_samples} clips, digest `{report.dataset.digest[:16]}`), "
+        f"{where} ({report.dataset.n_samples} clips, digest `{report.dataset.digest[:16]}`), "
         f"target `{report.target}`, suite `{report.suite}@{report.suite_version}`, run `{report.run_id}`.",
         "",
     ]
@@ -210,6 +249,7 @@ def markdown_summary(*, results: Sequence[GateResult], decisions: Sequence[Polic
         lines += [f"> **{SYNTHETIC_NOTICE}**", ""]
     notes = [f"> data: {_md(n)}" for n in dict.fromkeys(n for r in results for n in r.data_notes)]
     lines += [*notes, ""] if notes else []
+    lines += family_markdown(family) if family is not None else []
     lines += [
         "| context | verdict | alias | WAR | UAR | group gap | rules that fired |",
         "|---|---|---|---|---|---|---|",

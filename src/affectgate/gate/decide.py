@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from affectgate.audit.chain import sha256_hex
 from affectgate.core.records import PolicyDecision
 from affectgate.gate.results import Evaluation, GateInputs
 from affectgate.gate.workspace import audit_log, registry
@@ -54,9 +55,16 @@ def decide_context(
         baseline=baseline,
         gate_metrics=gate_metrics,
     )
-    (evaluation.run_dir / f"decision.{context_id}.json").write_text(
-        decision.model_dump_json(indent=2), encoding="utf-8"
-    )
+    from affectgate.oversight.identity import submitter_outcome, training_fit_outcome
+
+    if (outcome := submitter_outcome(settings=settings, report=evaluation.report)) is not None:
+        verdict = "review" if decision.verdict == "allow" else decision.verdict  # a person must own the release
+        decision = decision.model_copy(update={"outcomes": (*decision.outcomes, outcome), "verdict": verdict})
+    if inputs.suite.training_fit:  # a report on the training data never promotes
+        fit = training_fit_outcome(suite=inputs.suite.suite)
+        decision = decision.model_copy(update={"outcomes": (*decision.outcomes, fit), "verdict": "block"})
+    decision_json = decision.model_dump_json(indent=2)
+    (evaluation.run_dir / f"decision.{context_id}.json").write_text(decision_json, encoding="utf-8")
     audit_log(settings).append(
         actor=settings.actor,
         action="decision.made",
@@ -68,6 +76,7 @@ def decide_context(
             "run_id": evaluation.report.run_id,
             "outcomes": {o.rule_id: o.status for o in decision.outcomes},
             "reasons": [f"{o.rule_id} ({o.article}): {o.message}" for o in decision.reasons],
+            "decision_sha256": sha256_hex(decision_json.encode("utf-8")),  # readers re-check the run folder's file
         },
     )
     return decision

@@ -1,4 +1,6 @@
-"""Gate step 2, evaluate: inference once, every evaluator of the suite on its predictions, the run folder, the MLflow run."""
+"""Gate step 2, evaluate: inference once, every evaluator of the suite on its predictions, the run folder, the
+MLflow run.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +17,7 @@ import numpy as np
 from affectgate import __version__
 from affectgate.audit.chain import sha256_hex
 from affectgate.core.records import Candidate, EvalReport, EvalResult
-from affectgate.datasets.dfew import DFEWSplit
 from affectgate.datasets.face_screening import SCREENING_FILE
-from affectgate.datasets.selection import (
-    EvalSplit,
-)
 from affectgate.evaluators import ModelInputs, needs_model, run_evaluator
 from affectgate.evaluators.drift import pop_drift_html
 from affectgate.gate.results import SYNTHETIC_NOTICE, Evaluation, GateInputs
@@ -29,7 +27,6 @@ from affectgate.inference.predict import (
     is_engagement_card,
     predict_engagement,
     predict_samples,
-    predict_split,
     write_predictions,
 )
 from affectgate.project.settings import Settings
@@ -44,6 +41,10 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
     """Run inference once, every evaluator of the suite on its predictions, store the run folder, log to MLflow."""
     suite = inputs.suite
     cand, spec = inputs.candidate, inputs.dataset
+    from affectgate.oversight.identity import lineage_of_folder, resolve_submitter
+
+    submitter = resolve_submitter(settings)  # an authenticated person, or the service (the release then needs review)
+    lineage = lineage_of_folder(cand.onnx_path.parent)
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{cand.card.arch}-{uuid.uuid4().hex[:6]}"
     run_dir = settings.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
@@ -51,7 +52,7 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
     (run_dir / "data_validation.json").write_text(validation_json, encoding="utf-8")
     log = audit_log(settings)
     log.append(
-        actor=settings.actor,
+        actor=submitter.subject,
         action="evaluation.started",
         subject=f"candidate:{cand.name} dataset:{spec.name} target:{target}",
         payload={
@@ -66,8 +67,13 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
                 "success": inputs.validation.success,
                 "gx_version": inputs.validation.gx_version,
                 "sha256": sha256_hex(validation_json.encode("utf-8")),
+                "subjects": inputs.validation.subjects,
+                "cluster_assumption": inputs.validation.cluster_assumption,
+                "fairness_judgeable": inputs.validation.fairness_judgeable,
             },
             "host": platform.node(),
+            "submitter": submitter.model_dump(mode="json"),
+            "lineage": lineage.model_dump(mode="json"),
             **(
                 {"face_screening": {"frames": spec.face_frames, "rejected_samples": list(spec.face_rejected_samples)}}
                 if inputs.face_screening is not None
@@ -81,7 +87,7 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
     predictions_path = write_predictions(predictions=out.predictions, path=run_dir / "predictions.parquet")
     model_inputs = ModelInputs(
         candidate=cand,
-        split=inputs.split,  # type: ignore[arg-type] - an EvalSplit has the fields the evaluators read
+        split=inputs.split,
         threads=settings.ort_threads,
         batch_size=settings.batch_size,
         clip_cache=settings.clip_cache_dir,
@@ -104,6 +110,9 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
         synthetic_data=spec.synthetic,
         created=datetime.now(UTC),
         affectgate_version=__version__,
+        submitter=submitter.subject,
+        submitter_kind=submitter.kind,
+        submitter_method=submitter.method,
     )
     write_plots(results=results, run_dir=run_dir)
     drift_html = pop_drift_html()  # Evidently's report per window, when the suite ran the drift evaluator
@@ -148,7 +157,7 @@ def evaluate(*, settings: Settings, inputs: GateInputs, target: str = "cpu") -> 
 
 
 def run_inference(*, settings: Settings, inputs: GateInputs, run_dir: Path) -> InferenceOutput:
-    """The predictions table: the predictions file's (no model run), DFEW's split, or any other format's selection.
+    """The predictions table: the predictions file's (no model run), else the model run on the selection.
 
     A predictions-file candidate's file and card are copied to the run folder's ``candidate/`` (logged
     with the MLflow run and the registered version's source).
@@ -160,15 +169,7 @@ def run_inference(*, settings: Settings, inputs: GateInputs, run_dir: Path) -> I
         for src in (inputs.card_path, inputs.external.path):
             (folder / src.name).write_bytes(src.read_bytes())
         return InferenceOutput(predictions=inputs.external.predictions, batch_latency_ms=(), batch_size=0)
-    if isinstance(inputs.split, DFEWSplit):
-        return predict_split(
-            candidate=inputs.candidate,
-            split=inputs.split,
-            batch_size=settings.batch_size,
-            threads=settings.ort_threads,
-            cache=settings.clip_cache_dir,
-        )
-    assert inputs.table is not None and isinstance(inputs.split, EvalSplit)
+    assert inputs.table is not None
     predict = predict_engagement if is_engagement_card(inputs.candidate.card) else predict_samples
     return predict(
         candidate=inputs.candidate,

@@ -1,4 +1,6 @@
-"""Gate step 1, prepare: check every input (model and card, contexts, suite, packs, data) before anything is evaluated."""
+"""Gate step 1, prepare: check every input (model and card, contexts, suite, packs, data) before anything is
+evaluated.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +8,31 @@ from pathlib import Path
 
 from affectgate.core.errors import DataError
 from affectgate.core.records import Candidate, DatasetSpec
-from affectgate.datasets.dfew import DFEWSplit, is_synthetic, load_dfew_split, loaded_from_splits
+from affectgate.datasets.cache_retention import enforce_clip_cache
+from affectgate.datasets.dfew import is_synthetic
 from affectgate.datasets.digest import dir_digest
 from affectgate.datasets.face_screening import FaceScreening, screen_faces
+from affectgate.datasets.labels import label_space
 from affectgate.datasets.selection import (
     EvalSplit,
+    LabelMapping,
+    apply_label_map,
     check_labels_scorable,
     check_media_present,
     group_table,
+    label_spec_fields,
     resolve_selection,
+    restrict_split,
     select_for_gate,
 )
 from affectgate.datasets.validation import validate_dataset
 from affectgate.evaluators import Suite, load_suite
 from affectgate.gate.results import GateError, GateInputs
-from affectgate.gate.workspace import inside
+from affectgate.gate.workspace import audit_log, inside
 from affectgate.inference.predict import (
     is_engagement_card,
 )
-from affectgate.policy import load_context, load_packs
-from affectgate.project.content import builtin_dir
+from affectgate.policy import check_for_gate, load_context, load_packs
 from affectgate.project.settings import Settings
 from affectgate.zoo.external import (
     is_predictions_card,
@@ -47,6 +54,7 @@ def prepare(
     require_context: bool = True,
     data_format: str = "dfew",
     split: str | None = None,
+    label_map: dict[str, str | None] | None = None,
 ) -> GateInputs:
     """Check every input before anything is evaluated: model file and card, contexts, data, suite.
 
@@ -55,13 +63,16 @@ def prepare(
     every CREMA-D clip). ``model`` is an export folder (model.onnx + card.yaml) or a predictions-file
     card (``affectgate.zoo.external``), whose file is validated against the selection here.
     ``require_context=False`` is for evaluation without a decision (`affectgate evaluate`).
+    ``label_map`` (``--label-map``) overlays the datasheet's: the selection is scored in the model card's
+    label space, a class outside it only by a declared map (:func:`affectgate.datasets.selection.apply_label_map`).
     """
-    policies_root = builtin_dir("packs")  # interim: the policy overlay replaces this
-    ctx = tuple(load_context(root=policies_root, context_id=c) for c in contexts)
+    # contexts and packs resolve user project first, then built-in; what does not lint does not gate (exit 3)
+    ctx = tuple(load_context(project_root=settings.project_root, context_id=c) for c in contexts)
     if not ctx and require_context:
         raise GateError("no deployment context given", fix="pass --context ID (see policies/contexts/)")
     suite_spec = load_suite(project_root=settings.project_root, name=suite)
-    packs = load_packs(root=policies_root)
+    packs = load_packs(project_root=settings.project_root)
+    check_for_gate(packs=packs, contexts=ctx)
     model_path = settings.resolve(Path(model))
     card_path = model_path if is_predictions_card(model_path) else None
     candidate = None if card_path is not None else load_candidate(path=model_path)
@@ -70,14 +81,7 @@ def prepare(
         raise DataError(f"dataset folder not found: {root}", fix="run `affectgate data synth` or pass --data")
     fold, split = resolve_selection(fmt=data_format, fold=fold, split=split)
     # strict load first (the first bad line raises, naming file and line); then the Great Expectations suite
-    if data_format == "dfew":
-        if split not in ("train", "test"):
-            raise DataError(f"DFEW has no split {split!r}", fix="use --split test (or train)")
-        assert fold is not None
-        selection: DFEWSplit | EvalSplit = load_dfew_split(root=root, fold=fold, split=split)  # type: ignore[arg-type]
-        loaded = loaded_from_splits(root=root, splits=[selection])
-    else:
-        loaded, selection = select_for_gate(fmt=data_format, root=root, fold=fold, split=split)
+    loaded, selection = select_for_gate(fmt=data_format, root=root, fold=fold, split=split)
     groups = fairness_attributes(suite_spec)
     validation = validate_dataset(  # the selection just read, not read again
         loaded=loaded,
@@ -86,23 +90,35 @@ def prepare(
         fairness=bool(groups),
     )
     if not validation.success:
-        where = (f" --fold {fold}" if fold is not None else "") + (
-            f" --split {split}" if split and data_format != "dfew" else ""
-        )
+        where = (f" --fold {fold}" if fold is not None else "") + (f" --split {split}" if split else "")
         raise DataError(
             f"data validation failed, nothing evaluated: {validation.summary()}",
-            fix=f"run `affectgate data validate --format {data_format} {root}{where} --fairness` and fix the data",
+            fix=f"run `affectgate data validate --format {data_format} {root}{where}"
+            + "".join(f" --group {g}" for g in groups)  # the groups the suite's fairness evaluator needs
+            + "` (each failed check prints its own fix) and fix the data",
         )
     if not selection.samples:
         raise DataError(f"test split set_{fold} of {root} is empty", fix="check the split CSV")
+    label_mapping: LabelMapping | None = None
+    if candidate is not None and "discrete_emotion" in candidate.card.output_kinds:
+        # scored in the card's label space; a class outside it only by a declared label map, never silently
+        space = label_space(candidate.card.labels)
+        loaded, label_mapping = apply_label_map(loaded=loaded, space=space, cli_map=label_map)
+        selection = restrict_split(split=selection, loaded=loaded)
     table = group_table(loaded=loaded)
     external = None
     if card_path is not None:
         external = load_predictions_file(card_path=card_path, dataset=table)
         candidate = predictions_candidate(card_path=card_path, loaded=external)
     assert candidate is not None
-    if "discrete_emotion" in candidate.card.output_kinds:
-        check_labels_scorable(loaded=loaded)
+    if label_mapping is None and "discrete_emotion" in candidate.card.output_kinds:
+        label_mapping = check_labels_scorable(loaded=loaded, cli_map=label_map)
+        if label_mapping.n_dropped or label_mapping.remapped:
+            raise DataError(
+                "a predictions-file candidate is scored on the rows its file covers; a label map that leaves "
+                f"out or relabels classes ({label_mapping.summary()}) cannot be applied to it",
+                fix="write the predictions file for the subset you mean to score, or evaluate an ONNX model",
+            )
     if is_engagement_card(candidate.card) != (data_format == "engagement"):
         raise DataError(
             f"{candidate.card.arch} ({', '.join(candidate.card.output_kinds)} outputs) cannot be scored on a "
@@ -110,8 +126,9 @@ def prepare(
             fix="gate an engagement-signal model on an engagement set (--format engagement, --suite engagement), "
             "and an emotion model on a labelled set",
         )
+    enforce_clip_cache(settings=settings, log=audit_log(settings))  # face crops are biometric: retention, bound
     screening = None
-    if external is None and isinstance(selection, EvalSplit):
+    if external is None:
         check_media_present(split=selection)
         if any(x.face_crop for x in selection.samples):
             selection, screening = screen_split(settings=settings, split=selection, candidate=candidate)
@@ -127,7 +144,20 @@ def prepare(
         face_crop=screening is not None,
         face_frames=screening.frames if screening is not None else {},
         face_rejected_samples=screening.rejected if screening is not None else (),
+        cluster_assumption=validation.cluster_assumption,
+        face_detector=getattr(screening, "detector", None),
+        **(label_spec_fields(label_mapping) if label_mapping is not None else {}),
     )
+    if external is None and not suite_spec.training_fit:  # evidence integrity: never decide on training data
+        from affectgate.oversight.trust import check_training_overlap
+
+        check_training_overlap(
+            folder=candidate.onnx_path.parent,
+            digest=spec.digest,
+            sample_ids=[x.video_name for x in selection.samples],
+            split=selection.split,
+            fold=fold,
+        )
     return GateInputs(
         candidate=candidate,
         contexts=ctx,
@@ -136,7 +166,7 @@ def prepare(
         suite=suite_spec,
         packs=packs,
         validation=validation,
-        table=table if data_format != "dfew" or external is not None else None,
+        table=table,
         external=external,
         card_path=card_path,
         face_screening=screening,

@@ -1,4 +1,6 @@
-"""The gate's records: what prepare checked (GateInputs), one evaluation (Evaluation), the outcome per context (GateResult), exit codes."""
+"""The gate's records: what prepare checked (GateInputs), one evaluation (Evaluation), the outcome per context
+(GateResult), exit codes.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import pandas as pd
 
 from affectgate.core.errors import AffectgateError
 from affectgate.core.records import Candidate, DatasetSpec, EvalReport, UseContext
-from affectgate.datasets.dfew import DFEWSplit
 from affectgate.datasets.face_screening import FaceScreening
 from affectgate.datasets.selection import (
     EvalSplit,
@@ -41,11 +42,11 @@ class GateInputs:
     candidate: Candidate
     contexts: tuple[UseContext, ...]
     dataset: DatasetSpec
-    split: DFEWSplit | EvalSplit  # DFEW's split as read, or the selection of any other format
+    split: EvalSplit  # the selection evaluated, read through the format's registered loader
     suite: Suite
     packs: tuple[PolicyPack, ...]
     validation: ValidationReport  # the Great Expectations suite that passed before evaluation
-    table: pd.DataFrame | None = None  # targets and group attributes by sample id (non-DFEW formats)
+    table: pd.DataFrame | None = None  # targets and group attributes by sample id
     external: ExternalPredictions | None = None  # a predictions-file candidate's validated predictions
     card_path: Path | None = None  # that candidate's card
     face_screening: FaceScreening | None = None  # faces detected and cropped (media not face-cropped)
@@ -104,17 +105,32 @@ def combined_exit_code(results: list[GateResult]) -> int:
 
 
 def data_notes(spec: DatasetSpec) -> tuple[str, ...]:
-    """One line on the face crops of a set that is not face-cropped: frames over the bar and clips left out."""
+    """One line on the face crops of a set that is not face-cropped: frames over the bar and clips left out;
+    one line on the classes a declared label map left out (:func:`label_notes`)."""
     if not spec.face_crop:
-        return ()
+        return label_notes(spec)
     f = spec.face_frames
     rejected = sum(v for k, v in f.items() if k != "ok")
     left = spec.face_rejected_samples
-    return (
+    return label_notes(spec) + (
         f"faces detected and cropped (the media are not face crops): {f.get('ok', 0)} of {sum(f.values())} frames "
         f"over the quality bar, {rejected} rejected ("
         + ", ".join(f"{k} {v}" for k, v in f.items() if k != "ok")
         + f"); {len(left)} clip(s) without a usable face left out of the evaluation"
         + (f": {', '.join(left[:5])}{' …' if len(left) > 5 else ''}" if left else "")
         + " (face_screening.csv in the run folder)",
+    )
+
+
+def label_notes(spec: DatasetSpec) -> tuple[str, ...]:
+    """The dropped share (n and %) of a selection scored on a subset of its classes by a declared label map."""
+    dropped = sum(spec.labels_dropped.values())
+    if not dropped:
+        return ()
+    base = spec.n_labelled_selected or dropped
+    return (
+        f"scored in the model's {len(spec.label_space)}-class label space: {dropped} of {base} labelled samples "
+        f"({100.0 * dropped / base:.1f} %) left out by the label_map declared in {spec.label_map_source or '?'} ("
+        + ", ".join(f"{k} {v}" for k, v in sorted(spec.labels_dropped.items()))
+        + "); every number is over the remaining samples",
     )

@@ -18,8 +18,7 @@ import pandas as pd
 from affectgate.core.errors import DataError, ModelError
 from affectgate.core.records import AudioSpec, Candidate, ModelCard
 from affectgate.datasets.clips import read_clips
-from affectgate.datasets.dfew import DFEWSample, DFEWSplit, load_metadata
-from affectgate.datasets.labels import CANONICAL_EMOTIONS
+from affectgate.datasets.labels import label_space
 from affectgate.datasets.selection import EvalSplit, MediaSample
 from affectgate.zoo.preprocess import to_model_input
 from affectgate.zoo.runtime import Session, open_session
@@ -42,11 +41,13 @@ def clip_probability_output(card: ModelCard) -> str:
 
 
 def to_canonical(*, probs: np.ndarray, card: ModelCard) -> np.ndarray:
-    """``(N, len(card.labels))`` probabilities in the model's output order -> ``(N, 7)`` in canonical order.
+    """``(N, len(card.labels))`` probabilities in the model's output order -> ``(N, K)`` in its label space's order.
 
-    Column j of the model output is ``card.labels[j]``; a canonical label the model lacks gets 0.
+    Column j of the model output is ``card.labels[j]``; the label space is
+    :func:`~affectgate.datasets.labels.label_space` of the card (the canonical seven, plus e.g. MAFW's
+    four further classes for an 11-class card); a canonical label the model lacks gets 0.
     """
-    order = [card.labels.index(lbl) if lbl in card.labels else -1 for lbl in CANONICAL_EMOTIONS]
+    order = [card.labels.index(lbl) if lbl in card.labels else -1 for lbl in label_space(card.labels)]
     return np.stack([probs[:, j] if j >= 0 else np.zeros(len(probs), dtype=probs.dtype) for j in order], axis=1)
 
 
@@ -65,7 +66,10 @@ def _predict_model_input(*, session: Session, batch: np.ndarray) -> tuple[np.nda
     outputs, ms = session.run(batch=batch)
     probs = outputs[clip_probability_output(card)]
     if not np.all(np.isfinite(probs)):
-        raise ModelError(f"{session.candidate.name} produced NaN/inf probabilities")
+        raise ModelError(
+            f"{session.candidate.name} produced NaN/inf probabilities",
+            fix="the model is broken or was exported wrongly: check its ONNX graph and export parity",
+        )
     return to_canonical(probs=probs, card=card), ms
 
 
@@ -78,83 +82,10 @@ class InferenceOutput:
     batch_size: int
 
 
-#: Batches :func:`predict_split` decodes and preprocesses ahead of the one the model runs; one only when a
+#: Batches :func:`predict_samples` decodes and preprocesses ahead of the one the model runs; one only when a
 #: batch's float32 tensor is over ``_PREFETCH_MAX_BYTES`` (memory).
 _PREFETCH_BATCHES = 2
 _PREFETCH_MAX_BYTES = 64 * 2**20
-
-
-def predict_split(
-    *,
-    candidate: Candidate,
-    split: DFEWSplit,
-    batch_size: int = 16,
-    threads: int = 2,
-    workers: int = 2,
-    cache: Path | None = None,
-) -> InferenceOutput:
-    """Decode, preprocess and run every clip of ``split``; probabilities are reordered to canonical order.
-
-    The model thread only runs the model: a loader thread decodes (``workers`` threads; the decoded-clip
-    ``cache`` when given) and preprocesses the next batches while the current one runs (cv2, numpy and
-    onnxruntime release the GIL), and reads ``metadata.csv`` while the last batch runs.
-    """
-    card = candidate.card
-    spec = card.input
-    session = open_session(candidate=candidate, threads=threads)
-    clip_probability_output(card)  # fail before decoding anything
-    probs_all: list[np.ndarray] = []
-    latencies: list[float] = []
-    samples = split.samples
-    chunks = [samples[start : start + batch_size] for start in range(0, len(samples), batch_size)]
-    batch_bytes = min(batch_size, len(samples)) * spec.frames * 3 * spec.size * spec.size * 4
-    ahead = _PREFETCH_BATCHES if batch_bytes <= _PREFETCH_MAX_BYTES else 1
-
-    def load(chunk: Sequence[DFEWSample]) -> np.ndarray:
-        clips = read_clips(samples=chunk, frames=spec.frames, size=spec.size, workers=workers, cache=cache)
-        return to_model_input(clips=clips, spec=spec)
-
-    with ThreadPoolExecutor(max_workers=1) as loader:
-        queued = min(ahead, len(chunks))
-        pending = deque(loader.submit(load, chunk) for chunk in chunks[:queued])
-        meta_future = loader.submit(load_metadata, root=split.root) if queued == len(chunks) else None
-        for chunk in chunks:
-            batch = pending.popleft().result()
-            if queued < len(chunks):
-                pending.append(loader.submit(load, chunks[queued]))
-                queued += 1
-                if queued == len(chunks):  # after the last batch's decode, while the model runs
-                    meta_future = loader.submit(load_metadata, root=split.root)
-            try:
-                probs, ms = _predict_model_input(session=session, batch=batch)
-            except ModelError as exc:
-                raise ModelError(f"{exc.what} on clips {chunk[0].video_name}…", fix=exc.fix) from None
-            latencies.append(ms)
-            probs_all.append(probs)
-        assert meta_future is not None
-        meta = meta_future.result()
-    canon = np.concatenate(probs_all) if probs_all else np.zeros((0, len(CANONICAL_EMOTIONS)), dtype=np.float32)
-    ids = [s.video_name for s in samples]
-    columns: dict[str, object] = {
-        "sample_id": ids,
-        "target": [s.label for s in samples],
-        "pred": np.asarray(CANONICAL_EMOTIONS, dtype=object)[canon.argmax(axis=1)].tolist(),
-        "confidence": canon.max(axis=1) if len(canon) else np.zeros(0),
-    }
-    for j, lbl in enumerate(CANONICAL_EMOTIONS):
-        columns[prob_column(lbl)] = canon[:, j].astype(np.float32)
-    if meta is not None:
-        rows = meta.index.get_indexer(ids)
-        if (rows < 0).any():
-            missing = [i for i, r in zip(ids, rows, strict=True) if r < 0]
-            raise DataError(
-                f"metadata.csv in {split.root} has no row for clips {missing[:5]}",
-                fix="add a metadata row per clip (subject id and group attributes)",
-            )
-        for col in GROUP_COLUMNS:
-            if col in meta.columns:
-                columns[col] = meta[col].iloc[rows].astype(str).to_numpy()
-    return InferenceOutput(predictions=pd.DataFrame(columns), batch_latency_ms=tuple(latencies), batch_size=batch_size)
 
 
 def write_predictions(*, predictions: pd.DataFrame, path: Path) -> Path:
@@ -201,7 +132,10 @@ def predict_av_clips(*, session: Session, clips: np.ndarray, audio: np.ndarray) 
     ms = (time.perf_counter() - start) * 1e3
     probs = dict(zip(names, raw, strict=True))[clip_probability_output(card)]
     if not np.all(np.isfinite(probs)):
-        raise ModelError(f"{session.candidate.name} produced NaN/inf probabilities")
+        raise ModelError(
+            f"{session.candidate.name} produced NaN/inf probabilities",
+            fix="the model is broken or was exported wrongly: check its ONNX graph and export parity",
+        )
     return to_canonical(probs=probs, card=card), ms
 
 
@@ -237,40 +171,59 @@ def predict_samples(
     workers: int = 2,
     cache: Path | None = None,
 ) -> InferenceOutput:
-    """:func:`predict_split` for a selection of any format: frame folders, videos or images, audio when the card asks.
+    """Decode, preprocess and run every sample of a selection of any format; probabilities in canonical order.
 
-    ``table`` is :func:`affectgate.datasets.selection.group_table` of the same selection; its group
-    and annotator columns are joined onto the predictions (DFEW reads them from ``metadata.csv``).
+    Frame folders, videos, frame images and face crops are decoded by :func:`affectgate.datasets.clips.read_clips`
+    (the decoded-clip ``cache`` when given); audio features are computed when the card asks for audio. The
+    model thread only runs the model: a loader thread decodes (``workers`` threads) and preprocesses the next
+    batches while the current one runs (cv2, numpy and onnxruntime release the GIL). ``table`` is
+    :func:`affectgate.datasets.selection.group_table` of the same selection; its group and annotator columns
+    are joined onto the predictions.
     """
     card = candidate.card
+    spec = card.input
     session = open_session(candidate=candidate, threads=threads)
     clip_probability_output(card)  # fail before decoding anything
     samples = split.samples
     probs_all: list[np.ndarray] = []
     latencies: list[float] = []
-    batches = _decoded_batches(samples=samples, card=card, batch_size=batch_size, workers=workers, cache=cache)
-    for chunk, clips in batches:
-        try:
-            if card.input.audio is not None:
-                audio = audio_features(samples=chunk, spec=card.input.audio)
-                probs, ms = predict_av_clips(session=session, clips=clips, audio=audio)
-            else:
-                probs, ms = predict_clips(session=session, clips=clips)
-        except ModelError as exc:
-            raise ModelError(f"{exc.what} on samples {chunk[0].video_name}…", fix=exc.fix) from None
-        latencies.append(ms)
-        probs_all.append(probs)
-    canon = np.concatenate(probs_all) if probs_all else np.zeros((0, len(CANONICAL_EMOTIONS)), dtype=np.float32)
-    pred_idx = canon.argmax(axis=1)
+    chunks = [samples[start : start + batch_size] for start in range(0, len(samples), batch_size)]
+    batch_bytes = min(batch_size, len(samples)) * spec.frames * 3 * spec.size * spec.size * 4
+    ahead = _PREFETCH_BATCHES if batch_bytes <= _PREFETCH_MAX_BYTES else 1
+
+    def load(chunk: Sequence[MediaSample]) -> tuple[np.ndarray, np.ndarray | None]:
+        clips = read_clips(samples=chunk, frames=spec.frames, size=spec.size, workers=workers, cache=cache)
+        audio = audio_features(samples=chunk, spec=spec.audio) if spec.audio is not None else None
+        return (to_model_input(clips=clips, spec=spec) if audio is None else clips), audio
+
+    with ThreadPoolExecutor(max_workers=1) as loader:
+        queued = min(ahead, len(chunks))
+        pending = deque(loader.submit(load, chunk) for chunk in chunks[:queued])
+        for chunk in chunks:
+            batch, audio = pending.popleft().result()
+            if queued < len(chunks):
+                pending.append(loader.submit(load, chunks[queued]))
+                queued += 1
+            try:
+                if audio is not None:
+                    probs, ms = predict_av_clips(session=session, clips=batch, audio=audio)
+                else:
+                    probs, ms = _predict_model_input(session=session, batch=batch)
+            except ModelError as exc:
+                raise ModelError(f"{exc.what} on samples {chunk[0].video_name}…", fix=exc.fix) from None
+            latencies.append(ms)
+            probs_all.append(probs)
+    space = label_space(card.labels)  # the card's label space: the canonical seven, or e.g. MAFW's 11
+    canon = np.concatenate(probs_all) if probs_all else np.zeros((0, len(space)), dtype=np.float32)
     frame = pd.DataFrame(
         {
             "sample_id": [s.video_name for s in samples],
             "target": [s.label for s in samples],
-            "pred": [CANONICAL_EMOTIONS[i] for i in pred_idx],
+            "pred": np.asarray(space, dtype=object)[canon.argmax(axis=1)].tolist() if len(canon) else [],
             "confidence": canon.max(axis=1) if len(canon) else np.zeros(0),
         }
     )
-    for j, lbl in enumerate(CANONICAL_EMOTIONS):
+    for j, lbl in enumerate(space):
         frame[prob_column(lbl)] = canon[:, j].astype(np.float32)
     frame = join_groups(predictions=frame, table=table)
     return InferenceOutput(predictions=frame, batch_latency_ms=tuple(latencies), batch_size=batch_size)
@@ -317,7 +270,10 @@ def predict_engagement(
         outputs, ms = session.run(batch=to_model_input(clips=clips, spec=card.input))
         for name in (frame_out, clip_out):
             if name is not None and not np.all(np.isfinite(outputs[name])):
-                raise ModelError(f"{candidate.name} produced NaN/inf in {name} on samples {chunk[0].video_name}…")
+                raise ModelError(
+                    f"{candidate.name} produced NaN/inf in {name} on samples {chunk[0].video_name}…",
+                    fix="the model is broken or was exported wrongly: check its ONNX graph and export parity",
+                )
         frames_all.append(outputs[frame_out])
         if clip_out is not None:
             attention_all.append(outputs[clip_out].reshape(len(chunk)))

@@ -1,7 +1,8 @@
 """Human sign-off of releases the policy sent to review (Art. 14 AI Act human oversight).
 
-A review item exists for every stored decision with verdict ``review`` that has no sign-off yet. The
-items are derived, never stored: from the run folders' ``decision.<context>.json`` files and the audit
+A review item exists for every audited decision with verdict ``review`` that has no sign-off yet. The
+items are derived, never stored: from the verified audit log's ``decision.made`` events (a run folder's
+``decision.<context>.json`` only adds details when it matches its event's digest) and the audit
 log (``evaluation.started`` names the submitter, ``evaluation.completed`` the registered version,
 ``signoff.approved`` / ``signoff.rejected`` close an item). :func:`affectgate.oversight.signoff.sign_off`
 records a sign-off; this module derives the queue and the sign-offs from the audit log.
@@ -45,6 +46,10 @@ class ReviewItem(Record):
     reasons: tuple[str, ...] = Field(description="'rule_id (article): message' of every failed or errored rule.")
     created: datetime = Field(description="When the evaluation report was written.")
     synthetic_data: bool = Field(description="The evidence comes from synthetic data.")
+    submitter_kind: str | None = Field(default=None, description="human or service (as the gate established it).")
+    trained_by: str | None = Field(default=None, description="Who trained the model (lineage in the audit event).")
+    exported_by: str | None = Field(default=None, description="Who exported the model (lineage in the audit event).")
+    decision_seq: int | None = Field(default=None, description="Audit seq of the decision.made event behind the item.")
 
 
 class SignOff(Record):
@@ -103,21 +108,33 @@ def signoffs(*, settings: Settings) -> list[SignOff]:
 
 
 def review_items(*, settings: Settings) -> list[ReviewItem]:
-    """Open review items: decisions with verdict ``review`` and no sign-off, newest run first."""
-    from affectgate.gate.runs import list_runs, run_audit_index
-    from affectgate.gate.workspace import audit_log
+    """Open review items: audited ``review`` decisions with no sign-off, newest run first.
 
-    runs = list_runs(settings=settings)
+    The verdict comes from the verified audit log's ``decision.made`` event, never from the run folder's
+    file (:func:`affectgate.gate.runs.list_runs`); a log that does not verify is a ReviewError.
+    """
+    from affectgate.gate.runs import audited_decisions, list_runs, run_audit_index, verified_events
+
+    events, problem = verified_events(settings=settings)
+    if problem is not None:
+        raise ReviewError(
+            f"the audit log does not verify ({problem}): no review item can be trusted",
+            fix="run `affectgate audit verify` and restore the log; nothing can be signed off meanwhile",
+        )
+    runs = list_runs(settings=settings, events=events)
     if not runs:
         return []
-    events = audit_log(settings).events() if settings.audit_path.is_file() else []
     signed = {(s.run_id, s.context_id) for s in _signoffs_from_events(events)}
     index = run_audit_index(events=events)
+    audited = audited_decisions(events=events)
     items: list[ReviewItem] = []
     for run in runs:
         info = index.get(run.report.run_id)
         for d in run.decisions:
-            if d.verdict != "review" or (run.report.run_id, d.context_id) in signed:
+            event = audited.get((run.report.run_id, d.context_id))
+            if event is None or event.verdict != "review" or d.verdict != "review":
+                continue
+            if (run.report.run_id, d.context_id) in signed:
                 continue
             items.append(
                 ReviewItem(
@@ -130,15 +147,38 @@ def review_items(*, settings: Settings) -> list[ReviewItem]:
                     reasons=tuple(f"{o.rule_id} ({o.article}): {o.message}" for o in d.reasons),
                     created=run.report.created,
                     synthetic_data=run.report.synthetic_data,
+                    submitter_kind=info.submitter_kind if info else None,
+                    trained_by=info.trained_by if info else None,
+                    exported_by=info.exported_by if info else None,
+                    decision_seq=event.seq,
                 )
             )
     return items
 
 
+def audited_verdict(*, settings: Settings, run_id: str, context_id: str) -> str | None:
+    """The verdict the verified audit log records for (run, context), or None (unknown, or the log does not verify)."""
+    from affectgate.gate.runs import audited_decisions, verified_events
+
+    events, problem = verified_events(settings=settings)
+    if problem is not None:
+        return None
+    found = audited_decisions(events=events).get((run_id, context_id))
+    return None if found is None else found.verdict
+
+
 def can_sign(*, item: ReviewItem, user: str, role: str) -> tuple[bool, str]:
-    """Whether ``user`` with ``role`` may sign this item off, and why not (empty when allowed)."""
+    """Whether ``user`` with ``role`` may sign this item off, and why not (empty when allowed).
+
+    Separation of duties: the signer is neither the run's submitter nor whoever trained or exported the
+    model (its lineage, recorded in the run's ``evaluation.started`` event).
+    """
     if role != SIGNOFF_ROLE:
         return False, f"only the {SIGNOFF_ROLE} role may sign off releases (you are {role!r})"
     if item.submitter is not None and user == item.submitter:
         return False, f"{user!r} submitted this evaluation; another compliance officer must sign it off"
+    if item.trained_by is not None and user == item.trained_by:
+        return False, f"{user!r} trained this model; another compliance officer must sign it off"
+    if item.exported_by is not None and user == item.exported_by:
+        return False, f"{user!r} exported this model; another compliance officer must sign it off"
     return True, ""

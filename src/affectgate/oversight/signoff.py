@@ -14,7 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from affectgate.orchestration.review_flow import resume_waiting_flow
-from affectgate.oversight.queue import SIGNOFF_ACTIONS, Decision, ReviewError, SignOff, can_sign, review_items
+from affectgate.oversight.queue import (
+    SIGNOFF_ACTIONS,
+    Decision,
+    ReviewError,
+    SignOff,
+    audited_verdict,
+    can_sign,
+    review_items,
+)
 from affectgate.project.settings import Settings
 
 
@@ -32,7 +40,9 @@ def sign_off(
     """Sign off one open review item; on approve move the context alias to the reviewed version.
 
     Enforced here (not only in the UI): ``role`` must be compliance-officer, ``approver`` must not be
-    the submitter of the run, ``reason`` must be non-empty and the item must be open. Appends
+    the submitter of the run nor whoever trained or exported the model, ``reason`` must be non-empty and
+    the item must be open: its verdict is ``review`` in the verified audit log (an audited block is
+    refused whatever the run folder says). Appends
     ``signoff.approved`` / ``signoff.rejected`` (payload run_id, context, model, version, reason); on
     approve sets ``alias_for(context_id)`` to the version and appends ``alias.moved``. On reject the
     alias stays where it is.
@@ -76,6 +86,13 @@ def _record_signoff(
     from affectgate.registry.mlflow_registry import alias_for
 
     item = next((i for i in review_items(settings=settings) if i.run_id == run_id and i.context_id == context_id), None)
+    verdict = audited_verdict(settings=settings, run_id=run_id, context_id=context_id) if item is None else "review"
+    if item is None and verdict in ("block", "allow"):
+        raise ReviewError(
+            f"sign-off refused: the audited verdict of run {run_id!r} for {context_id!r} is {verdict!r}; only a "
+            "'review' outcome can be signed off (a block is overridden by nothing)",
+            fix="a blocked release needs a new candidate or a changed context, then a new gate run",
+        )
     if item is None:
         raise ReviewError(
             f"no open review item for run {run_id!r} and context {context_id!r} (unknown, not 'review', or signed)",
@@ -103,6 +120,7 @@ def _record_signoff(
             "reason": reason,
             "role": role,
             "submitter": item.submitter,
+            "decision_seq": item.decision_seq,
         },
     )
     moved = False

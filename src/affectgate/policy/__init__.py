@@ -1,7 +1,8 @@
 """Policy engine: declarative YAML packs with CEL conditions, and a pure ``decide()``.
 
-``load_packs`` / ``load_context`` read ``policies/``; ``decide`` turns a context, a model card and an
-evaluation report into a :class:`~affectgate.core.records.PolicyDecision` with every rule's outcome.
+``load_packs`` / ``load_context`` read a ``policies/`` folder or resolve a project (user files first, then
+built-in; a user pack overlays the built-in pack of its name, tightening only); ``decide`` turns a context,
+a model card and an evaluation report into a :class:`~affectgate.core.records.PolicyDecision` with every rule's outcome.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from affectgate.policy.engine import (
     report_metrics,
     verdict_of,
 )
+from affectgate.policy.lint import PolicyLintError, check_for_gate, lint_project
 from affectgate.policy.loader import (
     DEFAULT_PACKS,
     CompiledRule,
@@ -31,6 +33,9 @@ from affectgate.policy.loader import (
     load_context,
     load_pack,
     load_packs,
+    load_project_pack,
+    overlay_pack,
+    project_pack_names,
 )
 from affectgate.policy.schema import PackSpec, PolicyCase, RuleSpec
 
@@ -43,12 +48,14 @@ __all__ = [
     "ModelFacts",
     "PackSpec",
     "PolicyCase",
+    "PolicyLintError",
     "PolicyPack",
     "RuleSpec",
     "assemble_facts",
     "available_packs",
     "build_facts",
     "case_paths",
+    "check_for_gate",
     "decide",
     "decide_case",
     "decide_facts",
@@ -57,9 +64,13 @@ __all__ = [
     "load_case",
     "load_context",
     "load_pack",
+    "lint_project",
     "load_packs",
+    "load_project_pack",
     "model_facts",
+    "overlay_pack",
     "pack_thresholds",
+    "project_pack_names",
     "report_metrics",
     "run_case",
     "verdict_of",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from affectgate.core.records import PolicyDecision, UseContext
 from affectgate.policy.engine import ModelFacts, assemble_facts, decide_facts, pack_thresholds
-from affectgate.policy.loader import load_context, load_packs, read_yaml
+from affectgate.policy.loader import PolicyPack, load_context, load_packs, read_yaml
 from affectgate.policy.schema import PolicyCase, parse_model
 
 CASES_FOLDER = "cases"
@@ -27,17 +27,35 @@ def case_paths(*, policies_root: Path) -> tuple[Path, ...]:
     return tuple(sorted(policies_root.glob(f"*/{CASES_FOLDER}/*.yaml")))
 
 
-def case_context(*, case: PolicyCase, policies_root: Path) -> UseContext:
-    """The case's context: loaded by id, or the inline one."""
+def case_context(*, case: PolicyCase, policies_root: Path | None, project_root: Path | None = None) -> UseContext:
+    """The case's context: loaded by id (from ``policies_root``, else resolved for the project), or the inline one."""
     if isinstance(case.context, str):
-        return load_context(root=policies_root, context_id=case.context)
+        return load_context(root=policies_root, project_root=project_root, context_id=case.context)
     return case.context
 
 
-def decide_case(*, case: PolicyCase, policies_root: Path) -> PolicyDecision:
-    """The decision the engine makes for a case."""
-    context = case_context(case=case, policies_root=policies_root)
-    packs = load_packs(root=policies_root, names=case.packs)
+def decide_case(
+    *, case: PolicyCase, policies_root: Path | None = None, project_root: Path | None = None
+) -> PolicyDecision:
+    """The decision the engine makes for a case: content from ``policies_root``, else resolved for the project."""
+    context = case_context(case=case, policies_root=policies_root, project_root=project_root)
+    packs = load_packs(root=policies_root, project_root=project_root, names=case.packs)
+    key = (case.model_dump_json(), context.model_dump_json(), tuple(pack.digest for pack in packs))
+    cached = _DECISIONS.get(key)
+    if cached is None:
+        cached = _decide(case=case, context=context, packs=packs)
+        if len(_DECISIONS) < _MAX_CACHED:
+            _DECISIONS[key] = cached
+    return cached
+
+
+#: Decisions of cases already run in this process, keyed by the case, its context and the packs' digests (the
+#: decision is a pure function of these), so lint and the test suite do not re-run the same vector.
+_DECISIONS: dict[tuple[str, str, tuple[str, ...]], PolicyDecision] = {}
+_MAX_CACHED = 4096
+
+
+def _decide(*, case: PolicyCase, context: UseContext, packs: tuple[PolicyPack, ...]) -> PolicyDecision:
     model = None
     if case.model is not None:
         declared = case.model.onnx_outputs if case.model.card_outputs is None else case.model.card_outputs
@@ -63,10 +81,12 @@ def decide_case(*, case: PolicyCase, policies_root: Path) -> PolicyDecision:
     return decide_facts(facts=facts, packs=packs)
 
 
-def run_case(*, case_path: Path, policies_root: Path) -> tuple[bool, str]:
+def run_case(
+    *, case_path: Path, policies_root: Path | None = None, project_root: Path | None = None
+) -> tuple[bool, str]:
     """Run one case: (True, summary) if the verdict and every listed outcome match, else (False, the diff)."""
     case = load_case(path=case_path)
-    decision = decide_case(case=case, policies_root=policies_root)
+    decision = decide_case(case=case, policies_root=policies_root, project_root=project_root)
     by_id = {o.rule_id: o for o in decision.outcomes}
     problems: list[str] = []
     if decision.verdict != case.expect.verdict:

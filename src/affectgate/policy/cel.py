@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TypeAlias
 
 import celpy
@@ -111,8 +112,7 @@ def compile_expression(*, source: str, where: str) -> CelProgram:
     if not text:
         raise PolicyError(f"{where}: empty CEL expression", fix="write a CEL expression, e.g. 'true'")
     try:
-        ast = _ENV.compile(text)
-        runner = _ENV.program(ast, functions=_FUNCTIONS)
+        runner = _runner(text)
     except CELParseError as exc:
         detail = " ".join(str(exc.args[0] if exc.args else exc).split())
         raise PolicyError(
@@ -125,6 +125,16 @@ def compile_expression(*, source: str, where: str) -> CelProgram:
             fix="correct the expression",
         ) from exc
     return CelProgram(source=text, runner=runner)
+
+
+@lru_cache(maxsize=4096)
+def _runner(text: str) -> celpy.Runner:
+    """The prepared program for ``text``, parsed once per process (lark parsing dominates pack loading).
+
+    A runner holds no state between evaluations (each call gets its own activation), so sharing it is safe;
+    a parse error is raised, never cached.
+    """
+    return _ENV.program(_ENV.compile(text), functions=_FUNCTIONS)
 
 
 def compile_template(*, source: str, where: str) -> CelTemplate:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 
@@ -24,6 +25,7 @@ from affectgate.core.records import (
     UseContext,
     Verdict,
 )
+from affectgate.core.regions import EU_MEMBER_STATES, region_facts
 from affectgate.policy.cel import (
     CelActivation,
     CelEvaluationError,
@@ -34,15 +36,11 @@ from affectgate.policy.cel import (
     to_plain,
     with_variables,
 )
-from affectgate.policy.loader import CompiledRule, PolicyPack
+from affectgate.policy.loader import CompiledRule, PolicyPack, definitions_used
 from affectgate.policy.schema import CORE_PACK, Baseline, EvaluatorStatus, Precision, RuleStatus
 
-#: ISO 3166-1 alpha-2 codes of the 27 EU member states (Greece is GR, not EL).
-EU_MEMBER_STATES: tuple[str, ...] = (
-    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
-    "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
-)  # fmt: skip
-EMOTION_OUTPUT_KINDS: tuple[OutputKind, ...] = ("discrete_emotion", "valence_arousal")
+#: Art. 3(39): outputs that are emotions or intentions (Recital 18: pain and fatigue are physical states).
+EMOTION_OUTPUT_KINDS: tuple[OutputKind, ...] = ("discrete_emotion", "valence_arousal", "stress", "intentions")
 
 #: The built-in first rule: an evaluator that crashed means the evidence is incomplete.
 CORE_EVIDENCE_RULE_ID = "core.evidence.complete"
@@ -113,11 +111,23 @@ class Facts(FactsModel):
             "evaluator_errors": dict(self.evaluator_errors),
             "thresholds": {k: float(v) for k, v in self.thresholds.items()},
             "eu_member_states": list(EU_MEMBER_STATES),
+            "region_info": _regions(None if self.context is None else self.context.regions),
+            "output_region_info": _regions(None if self.context is None else self.context.output_used_in),
             "as_of": self.as_of.isoformat(),
             "synthetic_data": self.synthetic_data,
             "has_report": self.has_report,
             "baseline": None if self.baseline is None else self.baseline.model_dump(mode="json"),
         }
+
+
+def _regions(codes: tuple[str, ...] | None) -> Plain:
+    """Declared region codes resolved (ISO name, EU member, EEA EFTA state); None when not declared."""
+    if codes is None:
+        return None
+    try:
+        return _plain(region_facts(codes))
+    except ValueError as exc:
+        raise PolicyError(f"context regions: {exc}", fix="use ISO 3166-1 alpha-2 codes, EU, EEA, or EL/UK") from exc
 
 
 def pack_thresholds(*, packs: Sequence[PolicyPack]) -> dict[str, float]:
@@ -307,21 +317,23 @@ def decide_facts(*, facts: Facts, packs: Sequence[PolicyPack]) -> PolicyDecision
     )
 
 
-def definitions_activation(*, pack: PolicyPack, activation: CelActivation) -> tuple[CelActivation, dict[str, str]]:
-    """``activation`` plus ``defs``: the pack's definitions evaluated in order, and the errors of those that failed.
+def definitions_activation(
+    *, pack: PolicyPack, activation: CelActivation
+) -> tuple[CelActivation, dict[str, tuple[str, str]]]:
+    """``activation`` plus ``defs``: the definitions evaluated in order, and (source, error) of those that failed.
 
     A definition that cannot be evaluated is left out of ``defs``, so every rule reading it errors
     (fail closed) and names the definition's own error.
     """
     values: dict[str, Plain] = {}
-    errors: dict[str, str] = {}
+    errors: dict[str, tuple[str, str]] = {}
     for definition in pack.definitions:
         try:
             values[definition.name] = definition.program.evaluate(
                 activation=with_variables(activation=activation, variables={"defs": values})
             )
         except CelEvaluationError as exc:
-            errors[definition.name] = exc.error
+            errors[definition.name] = (definition.program.source, exc.error)
     return with_variables(activation=activation, variables={"defs": values}), errors
 
 
@@ -332,9 +344,30 @@ def definition_values(*, facts: Facts, pack: PolicyPack) -> dict[str, Plain]:
     return {name: to_plain(value) for name, value in values.items()}
 
 
+def deciding_facts(*, facts: Facts, pack: PolicyPack) -> dict[str, list[str]]:
+    """Rule id -> the declared facts that decided it, in plain words (the pack's ``explanations`` of every
+    definition the rule reads, directly or through other definitions), for ``policy explain --context``."""
+    activation, errors = definitions_activation(pack=pack, activation=make_activation(variables=facts.variables()))
+    rendered: dict[str, str] = {}
+    for name, template in pack.explanations:
+        try:
+            rendered[name] = template.render(activation=activation)
+        except CelEvaluationError as exc:
+            missing = missing_facts(
+                expression=exc.expression, error=exc.error, activation=activation, definition_errors=errors
+            )
+            rendered[name] = f"{name}: could not be stated because {'; '.join(missing)}"
+    result: dict[str, list[str]] = {}
+    for rule in pack.rules:
+        used = [d.name for d in definitions_used(pack=pack, rule=rule.spec)]
+        result[rule.spec.id] = [rendered[name] for name in used if name in rendered]
+    return result
+
+
 def verdict_of(*, outcomes: Sequence[RuleOutcome]) -> Verdict:
-    """block if a block rule failed; else review if a review rule failed or any rule errored; else allow."""
-    if any(o.status == "fail" and o.severity == "block" for o in outcomes):
+    """block if a block rule failed or could not be judged; else review if a review rule failed or any rule
+    errored; else allow. An errored rule keeps its severity: a block rule that cannot be judged blocks."""
+    if any(o.status in ("fail", "error") and o.severity == "block" for o in outcomes):
         return "block"
     if any((o.status == "fail" and o.severity == "review") or o.status == "error" for o in outcomes):
         return "review"
@@ -395,7 +428,7 @@ def _rule_outcome(
     activation: CelActivation,
     as_of: date,
     enforce_early: bool,
-    definition_errors: Mapping[str, str],
+    definition_errors: Mapping[str, tuple[str, str]],
 ) -> RuleOutcome:
     spec = rule.spec
 
@@ -444,18 +477,95 @@ def _rule_outcome(
             evidence,
         )
     except CelEvaluationError as exc:
-        causes = [
-            f"definition {name} could not be evaluated: {error}"
-            for name, error in definition_errors.items()
-            if f"defs.{name}" in exc.expression or repr(name) in exc.error
-        ]
+        missing = missing_facts(
+            expression=exc.expression, error=exc.error, activation=activation, definition_errors=definition_errors
+        )
         return outcome(
             "error",
-            f"rule {spec.id}: {step} expression `{exc.expression}` could not be evaluated: {exc.error}"
-            + (f" ({'; '.join(causes)})" if causes else "")
-            + ". A rule that cannot be evaluated sends the release to review.",
-            {},
+            f"Could not be judged because {'; '.join(missing)}. Rule {spec.id} reads these facts in its {step} "
+            f"(`{exc.expression}`); {_ERROR_CONSEQUENCE[spec.severity]}",
+            {"missing facts": "; ".join(missing)},
         )
+
+
+_ERROR_CONSEQUENCE: dict[str, str] = {
+    "block": "a block rule that cannot be judged blocks the release (fail closed).",
+    "review": "a rule that cannot be judged sends the release to review.",
+    "warn": "a rule that cannot be judged sends the release to review.",
+}
+_METRIC_REF = re.compile(r'\bmetrics\["([^"]+)"\]')
+_EVALUATOR_REF = re.compile(r'\bevaluators\["([^"]+)"\]')
+_THRESHOLD_REF = re.compile(r"\bthresholds\.([A-Za-z_][A-Za-z0-9_]*)")
+_CONTEXT_REF = re.compile(r"\bcontext\.([a-z_][a-z0-9_]*)")
+_DEF_REF = re.compile(r"\bdefs\.([a-z][a-z0-9_]*)")
+_NO_SUCH_KEY = re.compile(r"no such key '([^']+)'")
+
+
+def missing_facts(
+    *,
+    expression: str,
+    error: str,
+    activation: CelActivation,
+    definition_errors: Mapping[str, tuple[str, str]],
+    depth: int = 0,
+) -> list[str]:
+    """The facts an expression needed but did not get, in plain words (never the CEL engine's own error text).
+
+    Names every metric, evaluator, threshold and context field the expression reads that is absent (or null),
+    a missing model, and the missing facts of the pack definitions it reads that could not be evaluated.
+    """
+    plain = {name: to_plain(value) for name, value in activation.variables.items() if name != "defs"}
+    metrics = plain.get("metrics") if isinstance(plain.get("metrics"), dict) else {}
+    evaluators = plain.get("evaluators") if isinstance(plain.get("evaluators"), dict) else {}
+    thresholds = plain.get("thresholds") if isinstance(plain.get("thresholds"), dict) else {}
+    context = plain.get("context") if isinstance(plain.get("context"), dict) else {}
+    found: list[str] = []
+    keys = list(_METRIC_REF.findall(expression))
+    key_match = _NO_SUCH_KEY.search(error)
+    if key_match and key_match.group(1) not in keys and "metrics[" in expression:
+        keys.append(key_match.group(1))
+    for key in dict.fromkeys(keys):
+        if key not in metrics:
+            found.append(
+                f"the evaluation report has no metric '{key}'"
+                if plain.get("has_report")
+                else f"there is no evaluation report yet (metric '{key}')"
+            )
+    for name in dict.fromkeys(_EVALUATOR_REF.findall(expression)):
+        if name not in evaluators:
+            found.append(f"the suite ran no '{name}' evaluator")
+    for name in dict.fromkeys(_THRESHOLD_REF.findall(expression)):
+        if name not in thresholds:
+            found.append(f"no threshold '{name}' is set (pack defaults or context thresholds)")
+    if re.search(r"\bmodel\.", expression) and plain.get("model") is None:
+        found.append("no model was given")
+    if re.search(r"\bcontext\.", expression) and plain.get("context") is None:
+        found.append("no deployment context was given")
+    else:
+        for name in dict.fromkeys(_CONTEXT_REF.findall(expression)):
+            if context.get(name) is None and name in context:
+                found.append(f"the context does not declare '{name}'")
+    for name in dict.fromkeys(_DEF_REF.findall(expression)):
+        if name in definition_errors and depth < 5:
+            source, inner_error = definition_errors[name]
+            inner = missing_facts(
+                expression=source,
+                error=inner_error,
+                activation=activation,
+                definition_errors=definition_errors,
+                depth=depth + 1,
+            )
+            found.extend(f"{fact} (needed by definition {name})" for fact in inner or ["a fact it reads is missing"])
+    if not found:
+        found.append(f"a fact it reads is missing or has the wrong type ({_plain_error(error)})")
+    return list(dict.fromkeys(found))
+
+
+def _plain_error(error: str) -> str:
+    """The CEL error without engine internals (class names, token dumps)."""
+    text = re.sub(r"<class '[^']+'>|CELEvalError\S*|Token\([^)]*\)", "", error)
+    text = re.sub(r"\s+", " ", text).strip(" ,:;")
+    return text[:160] or "evaluation failed"
 
 
 def _render(*, template: CelTemplate | None, activation: CelActivation, default: str) -> str:

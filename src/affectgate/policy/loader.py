@@ -7,21 +7,26 @@ file each under ``policies/contexts/``.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
+from pydantic import Field
 
 from affectgate.core.errors import PolicyError
 from affectgate.core.records import UseContext
 from affectgate.policy.cel import CelProgram, CelTemplate, compile_expression, compile_template
 from affectgate.policy.schema import CORE_PACK, PackSpec, RuleSpec, parse_model
+from affectgate.project import content
 
 DEFAULT_PACKS: tuple[str, ...] = ("eu_ai_act", "quality")
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 PACK_FILE = "pack.yaml"
 CONTEXTS_FOLDER = "contexts"
 _CONTEXT_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -53,13 +58,24 @@ class CompiledDefinition:
 
 @dataclass(frozen=True)
 class PolicyPack:
-    """A loaded pack: its spec, compiled definitions and rules, file path and sha256 digest."""
+    """A loaded pack: its spec, compiled definitions and rules, file path and sha256 digest.
+
+    ``rule_files`` says which file each rule came from (a user overlay replaces or adds rules of a built-in
+    pack); ``overlay`` is the user file overlaid on the built-in one, if any.
+    """
 
     spec: PackSpec
     rules: tuple[CompiledRule, ...]
     path: Path
     digest: str
     definitions: tuple[CompiledDefinition, ...] = ()
+    explanations: tuple[tuple[str, CelTemplate], ...] = ()
+    rule_files: tuple[tuple[str, Path], ...] = ()
+    overlay: Path | None = None
+
+    def file_of(self, rule_id: str) -> Path:
+        """The file that defines ``rule_id`` (the overlay's for a replaced or added rule)."""
+        return dict(self.rule_files).get(rule_id, self.path)
 
     @property
     def name(self) -> str:
@@ -82,7 +98,7 @@ def read_yaml(*, path: Path) -> object:
     if not path.is_file():
         raise PolicyError(f"{path} does not exist", fix="check the path")
     try:
-        return yaml.safe_load(path.read_bytes())
+        return yaml.load(path.read_bytes(), Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise PolicyError(f"{path}: invalid YAML: {' '.join(str(exc).split())}", fix="correct the YAML") from exc
 
@@ -93,16 +109,29 @@ def load_pack(*, folder: Path) -> PolicyPack:
     if not path.is_file():
         raise PolicyError(f"policy pack {folder.name!r} has no {PACK_FILE} at {path}", fix="check the pack name")
     raw = path.read_bytes()
+    return _load_pack_bytes(path=path, raw=raw, digest=hashlib.sha256(raw).hexdigest())
+
+
+@lru_cache(maxsize=64)
+def _load_pack_bytes(*, path: Path, raw: bytes, digest: str) -> PolicyPack:
+    """A pack from its bytes; cached by path and content (a changed file is a new key), so cases and lint reuse it."""
+    del digest  # part of the cache key only
     try:
-        data = yaml.safe_load(raw)
+        data = yaml.load(raw, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader (CSafeLoader or SafeLoader)
     except yaml.YAMLError as exc:
         raise PolicyError(f"{path}: invalid YAML: {' '.join(str(exc).split())}", fix="correct the YAML") from exc
     spec = parse_model(PackSpec, data, source=path)
+    folder = path.parent
     if spec.pack != folder.name:
         raise PolicyError(
             f"{path}: 'pack: {spec.pack}' does not match its folder name {folder.name!r}",
             fix=f"set 'pack: {folder.name}' or rename the folder",
         )
+    return _build_pack(spec=spec, path=path, digest=hashlib.sha256(raw).hexdigest())
+
+
+def _build_pack(*, spec: PackSpec, path: Path, digest: str) -> PolicyPack:
+    """Check a validated spec (unique ids, stages, definition references) and compile every CEL expression."""
     seen: set[str] = set()
     for rule in spec.rules:
         if rule.id in seen:
@@ -115,14 +144,42 @@ def load_pack(*, folder: Path) -> PolicyPack:
     rules = tuple(_compile_rule(rule=rule, path=path) for rule in spec.rules)
     _check_definition_references(spec=spec, path=path)
     return PolicyPack(
-        spec=spec, rules=rules, path=path, digest=hashlib.sha256(raw).hexdigest(), definitions=definitions
+        spec=spec,
+        rules=rules,
+        path=path,
+        digest=digest,
+        definitions=definitions,
+        explanations=_compile_explanations(spec=spec, path=path),
     )
 
 
-def load_packs(*, root: Path, names: Sequence[str] = DEFAULT_PACKS) -> tuple[PolicyPack, ...]:
-    """Load the named packs from ``root`` (the project's ``policies/`` folder), in order."""
+def _compile_explanations(*, spec: PackSpec, path: Path) -> tuple[tuple[str, CelTemplate], ...]:
+    compiled: list[tuple[str, CelTemplate]] = []
+    for name, text in spec.explanations.items():
+        if name not in spec.definitions:
+            close = difflib.get_close_matches(name, list(spec.definitions), n=1)
+            raise PolicyError(
+                f"{path}: explanation {name!r} names no definition of the pack",
+                fix=(f"did you mean {close[0]!r}? " if close else "") + "explain a name listed under 'definitions'",
+            )
+        compiled.append((name, compile_template(source=text, where=f"{path}: explanation {name}")))
+    return tuple(compiled)
+
+
+def load_packs(
+    *, root: Path | None = None, names: Sequence[str] | None = None, project_root: Path | None = None
+) -> tuple[PolicyPack, ...]:
+    """Load the named packs, in order: from one ``policies/`` folder (``root``), or resolved for a project.
+
+    Without ``root`` the packs resolve user project first, then built-in (``project_root`` None = built-in
+    only): a user pack with a built-in pack's name overlays it rule by rule (:func:`overlay_pack`), a user
+    pack with a new name is added. ``names`` None = the default packs plus every user pack of a new name.
+    """
     if isinstance(names, str):
         names = (names,)
+    if root is None:
+        return _load_project_packs(project_root=project_root, names=names)
+    names = DEFAULT_PACKS if names is None else names
     known = available_packs(root=root)
     packs: list[PolicyPack] = []
     owner: dict[str, str] = {}
@@ -154,8 +211,14 @@ def available_packs(*, root: Path) -> tuple[str, ...]:
     return tuple(sorted(p.parent.name for p in root.glob(f"*/{PACK_FILE}")))
 
 
-def load_context(*, root: Path, context_id: str) -> UseContext:
-    """Read ``root/contexts/<context_id>.yaml`` as a :class:`UseContext`."""
+def load_context(*, context_id: str, root: Path | None = None, project_root: Path | None = None) -> UseContext:
+    """Read a context: ``root/contexts/<id>.yaml`` of one policies folder, or resolved for a project.
+
+    Without ``root`` the context resolves user project first (``contexts/<id>.yaml``), then built-in
+    (``policies/contexts/``); an unknown id lists every id available.
+    """
+    if root is None:
+        return _read_context(path=context_path(project_root=project_root, context_id=context_id))
     folder = root / CONTEXTS_FOLDER
     known = _context_ids(folder=folder)
     if context_id not in known or not _CONTEXT_ID.match(context_id):
@@ -168,8 +231,11 @@ def load_context(*, root: Path, context_id: str) -> UseContext:
     return _read_context(path=folder / f"{context_id}.yaml")
 
 
-def list_contexts(*, root: Path) -> tuple[UseContext, ...]:
-    """Every context under ``root/contexts/``, sorted by id."""
+def list_contexts(*, root: Path | None = None, project_root: Path | None = None) -> tuple[UseContext, ...]:
+    """Every context under ``root/contexts/`` (or of a project, user files winning), sorted by id."""
+    if root is None:
+        ids = content.available(project_root=project_root, kind="contexts")
+        return tuple(load_context(project_root=project_root, context_id=cid) for cid in ids)
     folder = root / CONTEXTS_FOLDER
     return tuple(_read_context(path=folder / f"{cid}.yaml") for cid in _context_ids(folder=folder))
 
@@ -188,6 +254,191 @@ def _read_context(*, path: Path) -> UseContext:
             fix=f"set 'id: {path.stem}' or rename the file",
         )
     return context
+
+
+# -- project resolution: user project first, then built-in -------------------------------------------
+def context_path(*, project_root: Path | None, context_id: str) -> Path:
+    """The file of a context id, user project first; an unknown id is a PolicyError listing the ids available."""
+    known = content.available(project_root=project_root, kind="contexts")
+    if not _CONTEXT_ID.match(context_id) or context_id not in known:
+        close = difflib.get_close_matches(context_id, known, n=1)
+        where = " and ".join(str(r.path) for r in content.roots(project_root=project_root, kind="contexts"))
+        raise PolicyError(
+            f"unknown deployment context {context_id!r} (looked in {where or 'nowhere'})",
+            fix=(f"did you mean {close[0]!r}? " if close else "") + f"known contexts: {', '.join(known) or 'none'}",
+        )
+    return content.find(project_root=project_root, kind="contexts", name=f"{context_id}.yaml")
+
+
+def pack_folders(*, project_root: Path | None) -> dict[str, list[tuple[str, Path]]]:
+    """Pack name -> [(origin, folder)] over the project's roots, built-in first, then the user's overlay."""
+    found: dict[str, list[tuple[str, Path]]] = {}
+    for content_root in reversed(content.roots(project_root=project_root, kind="packs")):
+        if not content_root.path.is_dir():
+            continue
+        for pack_file in sorted(content_root.path.glob(f"*/{PACK_FILE}")):
+            found.setdefault(pack_file.parent.name, []).append((content_root.origin, pack_file.parent))
+    return found
+
+
+def project_pack_names(*, project_root: Path | None) -> tuple[str, ...]:
+    """The packs a project applies by default: the built-in defaults, then every user pack of a new name."""
+    folders = pack_folders(project_root=project_root)
+    extra = sorted(name for name, where in folders.items() if name not in DEFAULT_PACKS and where[0][0] == "user")
+    return (*[n for n in DEFAULT_PACKS if n in folders], *extra)
+
+
+def load_project_pack(*, project_root: Path | None, name: str) -> PolicyPack:
+    """One pack of a project: the built-in pack, overlaid by the user's pack of the same name if there is one."""
+    folders = pack_folders(project_root=project_root)
+    if name not in folders:
+        known = sorted(folders)
+        close = difflib.get_close_matches(name, known, n=1)
+        raise PolicyError(
+            f"unknown policy pack {name!r}",
+            fix=(f"did you mean {close[0]!r}? " if close else "") + f"known packs: {', '.join(known) or 'none'}",
+        )
+    where = dict(folders[name])
+    if "built-in" in where and "user" in where:
+        return overlay_pack(base=load_pack(folder=where["built-in"]), folder=where["user"])
+    return load_pack(folder=next(iter(where.values())))
+
+
+def _load_project_packs(*, project_root: Path | None, names: Sequence[str] | None) -> tuple[PolicyPack, ...]:
+    names = project_pack_names(project_root=project_root) if names is None else tuple(names)
+    packs: list[PolicyPack] = []
+    owner: dict[str, str] = {}
+    for name in names:
+        if any(p.name == name for p in packs):
+            raise PolicyError(f"policy pack {name!r} is listed twice", fix="list each pack once")
+        pack = load_project_pack(project_root=project_root, name=name)
+        for rule in pack.rules:
+            if rule.spec.id in owner:
+                raise PolicyError(
+                    f"rule id {rule.spec.id!r} is defined in both packs {owner[rule.spec.id]!r} and {name!r} "
+                    f"({pack.file_of(rule.spec.id)})",
+                    fix="rule ids must be unique across all packs; to tighten a built-in rule, overlay its own pack",
+                )
+            owner[rule.spec.id] = name
+        packs.append(pack)
+    return tuple(packs)
+
+
+class OverlaySpec(PackSpec):
+    """A user pack with a built-in pack's name: it may add rules, definitions and thresholds, and tighten."""
+
+    rules: tuple[RuleSpec, ...] = Field(default=(), description="Rules added, or built-in rules tightened (same id).")
+
+
+#: Severity order: a replacement rule may only keep or raise it.
+_SEVERITY_RANK = {"warn": 0, "review": 1, "block": 2}
+#: The pack whose rules are the law (Art. 5, Art. 50, GDPR Art. 9 ...): its rules can be tightened only.
+LEGAL_PACK = "eu_ai_act"
+
+
+def overlay_problems(*, base: PolicyPack, spec: PackSpec, path: Path) -> list[str]:
+    """Why a user overlay would drop or loosen the built-in pack (empty = it only adds or tightens).
+
+    A replacement rule (same id) must keep its conditions and article word for word, keep or raise its
+    severity and keep or advance its date; a built-in definition cannot be redefined; a built-in threshold may
+    only be tightened (``*min*`` raised, ``*max*`` / ``*tolerance*`` lowered).
+    """
+    problems: list[str] = []
+    kind = "built-in legal rule" if base.name == LEGAL_PACK else "built-in rule"
+    by_id = {rule.spec.id: rule.spec for rule in base.rules}
+    for rule in spec.rules:
+        old = by_id.get(rule.id)
+        if old is None:
+            continue
+        loosened = []
+        if _squash(rule.applies_when) != _squash(old.applies_when):
+            loosened.append(f"applies_when changed from `{_squash(old.applies_when)}`")
+        if _squash(rule.fails_when) != _squash(old.fails_when):
+            loosened.append(f"fails_when changed from `{_squash(old.fails_when)}`")
+        if rule.article != old.article:
+            loosened.append(f"article changed from {old.article!r}")
+        if _SEVERITY_RANK[rule.severity] < _SEVERITY_RANK[old.severity]:
+            loosened.append(f"severity lowered from {old.severity} to {rule.severity}")
+        if rule.effective_from > old.effective_from:
+            loosened.append(f"effective_from postponed from {old.effective_from} to {rule.effective_from}")
+        if loosened:
+            problems.append(
+                f"{path}: rule {rule.id} would loosen the {kind} ({old.article}) of {base.path}: "
+                + "; ".join(loosened)
+                + ". A user pack may raise a rule's severity or date it earlier, or add rules with ids of its own; "
+                "it may not drop or loosen a built-in rule"
+            )
+    for name in spec.definitions:
+        if name in base.spec.definitions:
+            problems.append(
+                f"{path}: definition {name!r} redefines the built-in one of {base.path}; every built-in rule reads "
+                "it, so it cannot be replaced (add a definition with a new name)"
+            )
+    for key, value in spec.defaults.items():
+        if key not in base.defaults:
+            continue
+        old_value = base.defaults[key]
+        tighter = (
+            value >= old_value if "min" in key else value <= old_value if ("max" in key or "tolerance" in key) else None
+        )
+        if tighter is None:
+            problems.append(f"{path}: threshold {key!r} has no known direction, so the overlay cannot change it")
+        elif not tighter:
+            problems.append(
+                f"{path}: threshold {key}={value:g} loosens the built-in {key}={old_value:g} of {base.path}; "
+                "a user pack may only tighten a built-in threshold"
+            )
+    if spec.stages and spec.stages != base.spec.stages:
+        problems.append(f"{path}: 'stages' differ from the built-in pack's ({', '.join(base.spec.stages)})")
+    return problems
+
+
+def overlay_pack(*, base: PolicyPack, folder: Path) -> PolicyPack:
+    """The built-in pack ``base`` with the user's ``folder/pack.yaml`` overlaid rule by rule.
+
+    Rules with a built-in id replace it (only to tighten, see :func:`overlay_problems`); new rules are added at
+    the end of their stage (or of the pack); definitions and thresholds are added or tightened. The digest is
+    the sha256 of both files' bytes, so the decision records the overlay too.
+    """
+    path = folder / PACK_FILE
+    raw = path.read_bytes()
+    try:
+        data = yaml.load(raw, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{path}: invalid YAML: {' '.join(str(exc).split())}", fix="correct the YAML") from exc
+    spec = parse_model(OverlaySpec, data, source=path)
+    if spec.pack != base.name:
+        raise PolicyError(
+            f"{path}: 'pack: {spec.pack}' does not match its folder name {base.name!r}",
+            fix=f"set 'pack: {base.name}'",
+        )
+    problems = overlay_problems(base=base, spec=spec, path=path)
+    if problems:
+        raise PolicyError("; ".join(problems), fix="tighten or add rules only; see docs/policy.md (overlays)")
+    replaced = {rule.id: rule for rule in spec.rules}
+    rules = [replaced.pop(rule.spec.id, rule.spec) for rule in base.rules]
+    for rule in replaced.values():  # new rules: at the end of their stage, else at the end
+        index = max((i for i, r in enumerate(rules) if r.stage == rule.stage), default=len(rules) - 1) + 1
+        rules.insert(index if rule.stage else len(rules), rule)
+    merged = base.spec.model_copy(
+        update={
+            "version": f"{base.spec.version}+{spec.version}",
+            "defaults": {**base.spec.defaults, **spec.defaults},
+            "definitions": {**base.spec.definitions, **spec.definitions},
+            "explanations": {**base.spec.explanations, **spec.explanations},
+            "rules": tuple(rules),
+        }
+    )
+    digest = hashlib.sha256(base.path.read_bytes() + b"\0" + raw).hexdigest()
+    pack = _build_pack(spec=merged, path=base.path, digest=digest)
+    user_ids = {rule.id for rule in spec.rules}
+    return dataclasses.replace(
+        pack, overlay=path, rule_files=tuple((rid, path) for rid in (r.spec.id for r in pack.rules) if rid in user_ids)
+    )
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _check_stages(*, spec: PackSpec, path: Path) -> None:

@@ -78,6 +78,13 @@ class PackSpec(Spec):
             "the pack's rules read them as 'defs.<name>'."
         ),
     )
+    explanations: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Definition name -> a plain-words sentence ('{{ expr }}' placeholders are CEL) naming the declared facts "
+            "that decide it; `policy explain --context` shows them for every outcome that reads the definition."
+        ),
+    )
     stages: tuple[str, ...] = Field(
         default=(),
         description="Evaluation stages in order; when given, every rule names its stage and rules follow this order.",
@@ -162,7 +169,11 @@ def validation_error(*, model: type[BaseModel], data: object, source: Path, erro
         for i in items
         if not (i["type"] in ("string_type", "model_type", "dict_type") and any(map(_is_branch_tag, i["loc"])))
     ]
-    for item in meant or items:
+    chosen = meant or items
+    # a list whose items failed also reports "too short after validation": that second clause only misleads
+    item_fields = {tuple(i["loc"][:-1]) for i in chosen if i["loc"] and isinstance(i["loc"][-1], int)}
+    chosen = [i for i in chosen if not (i["type"] == "too_short" and tuple(i["loc"]) in item_fields)]
+    for item in chosen:
         loc = tuple(part for part in item["loc"] if not _is_branch_tag(part))
         field = _dotted(loc)
         where = _rule_hint(data, loc)
@@ -178,7 +189,13 @@ def validation_error(*, model: type[BaseModel], data: object, source: Path, erro
         else:
             got = repr(item.get("input"))
             got = got if len(got) <= 80 else got[:79] + "…"
-            problems.append(f"field '{field}'{where}: {item['msg']} (got {got})")
+            message = str(item["msg"]).removeprefix("Value error, ")
+            problems.append(f"field '{field}'{where}: {message} (got {got})")
+            if item["type"] == "string_type" and isinstance(item.get("input"), bool):
+                fixes.append(
+                    f"'{field}' was read as {str(item['input']).lower()}: YAML reads a bare NO, no, yes, on or off "
+                    "as a boolean; quote the value, e.g. regions: ['NO'] for Norway"
+                )
     return PolicyError(
         f"{source}: " + "; ".join(dict.fromkeys(problems)),
         fix="; ".join(dict.fromkeys(fixes)) or "correct the file",

@@ -42,7 +42,7 @@ def find_project_root(start: Path | None = None) -> Path | None:
     """
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / SETTINGS_FILE).is_file() or ((folder / PYPROJECT).is_file() and _has_tool_table(folder / PYPROJECT)):
+        if settings_file(folder) is not None:
             return folder
     return None
 
@@ -95,6 +95,22 @@ class Settings(BaseSettings):
         default=None, ge=1, description="Worker processes of the local Dask cluster; default: one per CPU core."
     )
     audit_hmac_key: str | None = Field(default=None, description="Optional key that HMAC-signs the audit chain head.")
+    audit_signing: bool = Field(
+        default=True,
+        description="Ed25519-sign every audit event and the chain head (the key is made on first use); a regulator "
+        "verifies with the public key alone (`affectgate audit verify --public-key`).",
+    )
+    audit_signing_key: Path | None = Field(
+        default=None,
+        description="The Ed25519 private key (PKCS#8 PEM, mode 0600) that signs the audit chain; default "
+        "<workspace>/audit/signing/ed25519.pem. Put it outside the workspace, readable only by the gate's account, "
+        "so that write access to the log is not enough to forge it.",
+    )
+    fault_point: str | None = Field(
+        default=None,
+        description="TEST-ONLY (the fault-injection suite, `make faults`): kill the process at this fault point "
+        "(affectgate.audit.faults.POINTS, `name` or `name:n`). Never set it in production.",
+    )
     audit_retention_days: int = Field(
         default=365,
         ge=183,
@@ -102,6 +118,7 @@ class Settings(BaseSettings):
         "append-only: nothing deletes events, so this is a floor that exports and operators must respect.",
     )
     actor: str = Field(default="affectgate-gate", description="Actor name written into audit events.")
+    debug: bool = Field(default=False, description="Show the Python traceback of an unexpected error (bug reports).")
     ort_threads: int = Field(default=2, ge=1, description="onnxruntime intra-op threads.")
     batch_size: int = Field(default=16, ge=1, description="Clips per onnxruntime batch.")
     seed: int = Field(default=0, description="Seed for data generation and training.")
@@ -109,6 +126,23 @@ class Settings(BaseSettings):
         default=True,
         description="Keep decoded clips (uint8 .npy, keyed by frame files' names, sizes and mtimes) in "
         "<workspace>/cache/clips so repeated evaluations of the same frames skip JPEG decoding.",
+    )
+    face_detector: Literal["mtcnn", "haar"] = Field(
+        default="mtcnn",
+        description="Face detector for sets that are not face crops: MTCNN (onnxruntime on colour frames, five "
+        "landmarks, eyes-level crops; the default) or OpenCV's Haar cascade (`--face-detector haar`, for comparison).",
+    )
+    clip_cache_max_bytes: int = Field(
+        default=2 * 1024**3,
+        ge=0,
+        description="Size bound of the clip cache (decoded clips and face crops: biometric data, GDPR Art. 9); "
+        "the oldest entries are purged past it at every gate and by `affectgate cache purge`. 0 = no bound.",
+    )
+    clip_cache_retention_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="Retention period of cached clips and face crops, in days since last written; older entries "
+        "are purged at every gate and by `affectgate cache purge`. 0 = kept until purged by hand.",
     )
     dashboard_credentials: Path = Field(
         default=DEFAULT_CREDENTIALS,
@@ -119,6 +153,41 @@ class Settings(BaseSettings):
         default="password",
         description="Dashboard login: 'password' (the credentials file) or 'oidc' (Streamlit's st.login with the "
         "[auth] section of .streamlit/secrets.toml; roles are looked up by e-mail in the credentials file).",
+    )
+    dashboard_idle_minutes: float = Field(
+        default=30.0,
+        gt=0,
+        description="Minutes without a page interaction after which a dashboard login ends (the re-authentication "
+        "cookie survives a reload and a deep link until then).",
+    )
+    submitter: str | None = Field(
+        default=None,
+        description="Demo workspace only (`affectgate gate --submitter NAME`): the human submitting a gate run, "
+        "unauthenticated. Refused outside the demo workspace: use `affectgate login` or a CI OIDC token there.",
+    )
+    login_token: str | None = Field(
+        default=None,
+        description="A signed token from `affectgate login` (default: the token file that command writes in the "
+        "workspace). It names the authenticated submitter of gate runs.",
+    )
+    login_token_hours: float = Field(default=12.0, gt=0, description="Hours an `affectgate login` token is valid.")
+    oidc_token: str | None = Field(
+        default=None,
+        description="A CI provider's OIDC ID token (JWT, e.g. GitHub Actions' token fetched by the workflow before "
+        "the gate), verified offline against oidc_jwks_file, oidc_issuer and oidc_audience.",
+    )
+    oidc_token_file: Path | None = Field(default=None, description="A file holding the CI OIDC token (JWT).")
+    oidc_jwks_file: Path | None = Field(
+        default=None, description="The CI issuer's public keys (a JWKS JSON file kept in the project; no fetch)."
+    )
+    oidc_issuer: str = Field(
+        default="https://token.actions.githubusercontent.com", description="Required `iss` of a CI OIDC token."
+    )
+    oidc_audience: str = Field(default="affectgate", description="Required `aud` of a CI OIDC token.")
+    oidc_actor_claim: str = Field(
+        default="actor",
+        description="Claim naming the human who started the CI job (GitHub Actions: actor); a token without it "
+        "is a service identity.",
     )
     dashboard_biometric_roles: tuple[str, ...] = Field(
         default=("ml-engineer", "compliance-officer"),
@@ -152,14 +221,19 @@ class Settings(BaseSettings):
         """True inside a user project (a settings file was found, or AFFECTGATE_PROJECT_ROOT is set)."""
         return self.project_root is not None
 
-    def require_project(self, *, command: str) -> None:
-        """Refuse a command that writes a workspace outside a project (unless a workspace was given explicitly)."""
-        if self.project_root is None and "workspace" not in self.model_fields_set:
+    @property
+    def has_workspace(self) -> bool:
+        """True when a workspace is known: inside a project, or AFFECTGATE_WORKSPACE given."""
+        return self.project_root is not None or "workspace" in self.model_fields_set
+
+    def require_project(self, *, what: str = "a workspace") -> None:
+        """Refuse to keep ``what`` outside a project, unless the workspace and data root were given explicitly."""
+        if self.project_root is None and not {"workspace", "data_root"} & self.model_fields_set:
             raise AffectgateError(
-                f"`affectgate {command}` needs a project: no {SETTINGS_FILE} (or pyproject.toml with "
-                f"[tool.affectgate]) in {Path.cwd()} or above",
-                fix="run `affectgate init` here (or in your repository's root), or set AFFECTGATE_PROJECT_ROOT / "
-                "AFFECTGATE_WORKSPACE",
+                f"affectgate needs a project for {what}: no {SETTINGS_FILE} (or pyproject.toml with "
+                f"[tool.affectgate]) in {Path.cwd()} or any folder above",
+                fix="run `affectgate init` here (or in your repository's root), or set AFFECTGATE_PROJECT_ROOT "
+                "(or AFFECTGATE_WORKSPACE and AFFECTGATE_DATA_ROOT)",
             )
 
     def resolve(self, path: Path) -> Path:
@@ -178,12 +252,16 @@ class Settings(BaseSettings):
 
     @property
     def workspace_dir(self) -> Path:
-        """Absolute workspace folder."""
+        """Absolute workspace folder (outside a project only when AFFECTGATE_WORKSPACE names it)."""
+        if "workspace" not in self.model_fields_set:
+            self.require_project(what="its workspace (runs, MLflow store, models, audit log)")
         return self.resolve(self.workspace)
 
     @property
     def data_dir(self) -> Path:
-        """Absolute data root."""
+        """Absolute data root (outside a project only when AFFECTGATE_DATA_ROOT names it)."""
+        if "data_root" not in self.model_fields_set:
+            self.require_project(what="its data root")
         return self.resolve(self.data_root)
 
     @property
@@ -200,6 +278,13 @@ class Settings(BaseSettings):
     def audit_path(self) -> Path:
         """The audit log (JSONL)."""
         return self.workspace_dir / "audit" / "audit.jsonl"
+
+    @property
+    def audit_signing_key_path(self) -> Path:
+        """The Ed25519 private key file that signs the audit chain."""
+        if self.audit_signing_key is not None:
+            return self.resolve(self.audit_signing_key)
+        return self.workspace_dir / "audit" / "signing" / "ed25519.pem"
 
     @property
     def runs_dir(self) -> Path:

@@ -10,13 +10,20 @@ import logging
 import math
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from affectgate.audit.faults import hit
 from affectgate.core.errors import RegistryError
 from affectgate.core.records import Candidate, EvalReport, PolicyDecision
 
 EXPERIMENT = "affectgate"
+#: Version tag holding the audit log's signed head when the decision was recorded (an anchor outside the log).
+AUDIT_HEAD_TAG = "audit.head"
+#: Version tag marking a version registered without affectgate's identity tags (never reused or promoted).
+QUARANTINE_TAG = "affectgate.quarantined"
 #: ``technique`` of a predictions-file candidate (affectgate.zoo.external.EXTERNAL_TECHNIQUE): no ONNX to log.
 EXTERNAL_TECHNIQUE = "external_predictions"
 #: Run-folder subfolder holding a predictions-file candidate's file and card (the version's source).
@@ -50,7 +57,9 @@ class VersionRef:
 class MlflowRegistry:
     """Logs evaluations, registers candidates and moves context aliases, in one tracking store."""
 
-    def __init__(self, *, tracking_uri: str, artifact_root: Path) -> None:
+    def __init__(
+        self, *, tracking_uri: str, artifact_root: Path, lock_path: Path | None = None, fault: str | None = None
+    ) -> None:
         import mlflow
         from mlflow.tracking import MlflowClient
 
@@ -62,6 +71,8 @@ class MlflowRegistry:
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
         self._mlflow = mlflow
         self.tracking_uri = tracking_uri
+        self._lock_path = lock_path  # serialises "find the version of this sha256, else register one"
+        self._fault = fault  # TEST-ONLY fault point (affectgate.audit.faults)
         try:
             mlflow.set_tracking_uri(tracking_uri)
             mlflow.set_registry_uri(tracking_uri)
@@ -76,10 +87,13 @@ class MlflowRegistry:
             else:
                 self.experiment_id = exp.experiment_id
         except Exception as exc:
-            raise RegistryError(
-                f"MLflow tracking store {tracking_uri} is unavailable: {str(exc).splitlines()[0][:200]}",
-                fix="check AFFECTGATE_MLFLOW_TRACKING_URI or remove it to use the SQLite default",
-            ) from None
+            first = str(exc).splitlines()[0][:200]
+            fix = "check AFFECTGATE_MLFLOW_TRACKING_URI or remove it to use the SQLite default"
+            if "locked" in first:
+                fix = "another process holds the SQLite store's write lock: let it finish (or stop it) and run again"
+            elif "no such table" in first or "alembic" in first.lower():
+                fix = "the store's schema is incomplete (an interrupted first use): move mlflow.db aside and run again"
+            raise RegistryError(f"MLflow tracking store {tracking_uri} is unavailable: {first}", fix=fix) from None
 
     # -- evaluation runs -------------------------------------------------------------------------
     def log_evaluation(
@@ -115,6 +129,7 @@ class MlflowRegistry:
                         "suite_version": report.suite_version,
                         "synthetic_data": report.synthetic_data,
                         "affectgate_run_id": report.run_id,
+                        "subjects": "unknown" if report.dataset.cluster_assumption else "known",
                     }
                 )
                 metrics = {}
@@ -126,16 +141,22 @@ class MlflowRegistry:
                 mlflow.set_tags(
                     {
                         "affectgate.synthetic_data": str(report.synthetic_data).lower(),
+                        "affectgate.cluster_assumption": report.dataset.cluster_assumption or "subject ids known",
                         "affectgate.evaluators_failed": ",".join(
                             r.evaluator for r in report.results if r.status == "failed"
                         ),
+                        "affectgate.submitter": report.submitter or "",
+                        "affectgate.submitter_kind": report.submitter_kind or "",
                     }
                 )
                 # the whole run folder: report, predictions, data validation, plots, synthetic-data notice
                 mlflow.log_artifacts(str(run_dir))
                 if predictions_path.parent.resolve() != run_dir.resolve():
                     mlflow.log_artifact(str(predictions_path))
-                version = self._register(candidate=candidate, run_id=run.info.run_id)
+                hit(self._fault, "evaluation.done")
+                with self._registration_lock():
+                    version = self._register(candidate=candidate, run_id=run.info.run_id)
+                hit(self._fault, "registration.done")
         except RegistryError:
             raise
         except Exception as exc:
@@ -144,6 +165,20 @@ class MlflowRegistry:
                 fix="check the tracking store and disk space; nothing was promoted",
             ) from None
         return version
+
+    @contextmanager
+    def _registration_lock(self) -> Iterator[None]:
+        if self._lock_path is None:
+            yield
+            return
+        import fcntl
+
+        with self._lock_path.open("a") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def _register(self, *, candidate: Candidate, run_id: str) -> VersionRef:
         existing = (
@@ -175,15 +210,17 @@ class MlflowRegistry:
         info = self._mlflow.onnx.log_model(
             onnx.load(str(candidate.onnx_path)),
             name="model",
-            registered_model_name=candidate.name,
             signature=signature,
             save_as_external_data=False,
         )
-        version = str(info.registered_model_version)
-        self.client.set_model_version_tag(candidate.name, version, "onnx_sha256", candidate.onnx_sha256)
-        self.client.set_model_version_tag(candidate.name, version, "arch", card.arch)
-        self.client.set_model_version_tag(candidate.name, version, "technique", card.technique)
-        return VersionRef(name=candidate.name, version=version, run_id=run_id)
+        # the version and its identifying tags in one call (one store transaction): a kill can never leave a
+        # registered version without its sha256 (older orphans: quarantine_orphans)
+        mv = self._mlflow.register_model(
+            info.model_uri,
+            candidate.name,
+            tags={"onnx_sha256": candidate.onnx_sha256, "arch": card.arch, "technique": card.technique},
+        )
+        return VersionRef(name=candidate.name, version=str(mv.version), run_id=run_id)
 
     def _register_predictions_file(self, *, candidate: Candidate, run_id: str) -> VersionRef:
         """A predictions-file candidate: the version's source is the run's ``candidate/`` artifacts (file + card).
@@ -194,17 +231,17 @@ class MlflowRegistry:
         if not self._model_exists(candidate.name):
             self.client.create_registered_model(candidate.name)
         mv = self.client.create_model_version(
-            candidate.name, source=self._mlflow.get_artifact_uri(PREDICTIONS_ARTIFACT_DIR), run_id=run_id
+            candidate.name,
+            source=self._mlflow.get_artifact_uri(PREDICTIONS_ARTIFACT_DIR),
+            run_id=run_id,
+            tags={
+                "onnx_sha256": candidate.onnx_sha256,
+                "arch": candidate.card.arch,
+                "technique": candidate.card.technique,
+                "predictions_file": candidate.onnx_path.name,
+            },
         )
-        version = str(mv.version)
-        for key, value in (
-            ("onnx_sha256", candidate.onnx_sha256),
-            ("arch", candidate.card.arch),
-            ("technique", candidate.card.technique),
-            ("predictions_file", candidate.onnx_path.name),
-        ):
-            self.client.set_model_version_tag(candidate.name, version, key, value)
-        return VersionRef(name=candidate.name, version=version, run_id=run_id)
+        return VersionRef(name=candidate.name, version=str(mv.version), run_id=run_id)
 
     def _model_exists(self, name: str) -> bool:
         try:
@@ -215,11 +252,22 @@ class MlflowRegistry:
 
     # -- decisions -------------------------------------------------------------------------------
     def record_decision(
-        self, *, version: VersionRef, decision: PolicyDecision, report: EvalReport, audit_head: str
+        self,
+        *,
+        version: VersionRef,
+        decision: PolicyDecision,
+        report: EvalReport,
+        audit_head: str,
+        signed_head: dict[str, object] | None = None,
+        move_alias: bool = True,
     ) -> bool:
         """Tag the version with the context's verdict; move the context alias only when the verdict is allow.
 
-        Returns True when the alias was moved to this version.
+        ``signed_head`` (the audit log's signed head, ``AuditLog.signed_head()``) is stored as the
+        ``audit.head`` tag: an anchor of the audit chain outside the log that ``audit verify`` checks, so a
+        log rolled back to an older head is caught. ``move_alias=False`` only tags: the gate then moves the
+        alias itself between a write-ahead intent and its confirmation (``affectgate.gate.promote``).
+        Returns True when the verdict lets the alias move to this version (and, by default, it was moved).
         """
         ctx = decision.context_id
         tags = {
@@ -229,18 +277,90 @@ class MlflowRegistry:
             "suite_version": f"{report.suite}@{report.suite_version}",
             "synthetic_data": str(report.synthetic_data).lower(),
             "audit_chain_head": audit_head,
+            f"submitter.{ctx}": report.submitter or "",
+            f"submitter_kind.{ctx}": report.submitter_kind or "",
         }
+        if signed_head is not None:
+            tags[AUDIT_HEAD_TAG] = json.dumps(signed_head, sort_keys=True)
         try:
             for key, value in tags.items():
                 self.client.set_model_version_tag(version.name, version.version, key, value)
             if decision.verdict != "allow":
                 return False
-            self.client.set_registered_model_alias(version.name, alias_for(ctx), version.version)
+            if move_alias:
+                self.client.set_registered_model_alias(version.name, alias_for(ctx), version.version)
             return True
         except Exception as exc:
             raise RegistryError(
                 f"MLflow registry write failed for {version.name} v{version.version}: {str(exc).splitlines()[0][:200]}"
             ) from None
+
+    def move_alias(self, *, name: str, context_id: str, version: str) -> None:
+        """Point the context's alias at ``version`` (RegistryError naming the store on failure)."""
+        try:
+            self.client.set_registered_model_alias(name, alias_for(context_id), version)
+        except Exception as exc:
+            raise RegistryError(
+                f"MLflow registry write failed for {name} v{version}: {str(exc).splitlines()[0][:200]}",
+                fix="check the tracking store; the alias did not move",
+            ) from None
+
+    def _all_versions(self) -> list[object]:
+        out: list[object] = []
+        token = None
+        while True:
+            page = self.client.search_model_versions(max_results=1000, page_token=token)
+            out.extend(page)
+            token = page.token
+            if not token:
+                return out
+
+    def audit_heads(self) -> list[tuple[int, str, str, str | None, str | None]]:
+        """Every audit head recorded on a version tag: (seq, digest, where, key_id, signature)."""
+        out = []
+        try:
+            versions = self._all_versions()
+        except Exception as exc:
+            raise RegistryError(
+                f"cannot read the audit heads on {self.tracking_uri}: {str(exc).splitlines()[0][:200]}",
+                fix="check the tracking store (or pass --no-registry to verify the file alone)",
+            ) from None
+        for mv in versions:
+            raw = (getattr(mv, "tags", None) or {}).get(AUDIT_HEAD_TAG)
+            if not raw:
+                continue
+            try:
+                head = json.loads(raw)
+                seq, digest = int(head["seq"]), str(head["digest"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            where = f"MLflow tag {AUDIT_HEAD_TAG} of {mv.name} v{mv.version}"  # type: ignore[attr-defined]
+            out.append((seq, digest, where, head.get("key_id"), head.get("signature")))
+        return out
+
+    def quarantine_orphans(self) -> list[tuple[str, str]]:
+        """Tag every version without affectgate's ``onnx_sha256`` tag as quarantined; (name, version) of each new one.
+
+        Such a version was registered outside affectgate, or by a release older than the one-call
+        registration that a kill interrupted; it is never reused (registration looks versions up by that
+        tag), never promoted by the gate, and reported by ``affectgate registry reconcile``.
+        """
+        found = []
+        try:
+            for mv in self._all_versions():
+                tags = getattr(mv, "tags", None) or {}
+                if "onnx_sha256" in tags or QUARANTINE_TAG in tags:
+                    continue
+                name, version = str(mv.name), str(mv.version)  # type: ignore[attr-defined]
+                why = "no onnx_sha256 tag: registered without affectgate's identity tags; never promoted"
+                self.client.set_model_version_tag(name, version, QUARANTINE_TAG, why)
+                found.append((name, version))
+        except Exception as exc:
+            raise RegistryError(
+                f"cannot check the registered versions of {self.tracking_uri}: {str(exc).splitlines()[0][:200]}",
+                fix="check the tracking store",
+            ) from None
+        return found
 
     def alias_version(self, *, name: str, context_id: str) -> str | None:
         """The version currently holding the context's alias, or None."""

@@ -20,9 +20,15 @@ from affectgate.audit import AuditEvent, AuditLog
 from affectgate.core.errors import RegistryError
 from affectgate.core.records import Record
 from affectgate.project.settings import Settings
+from affectgate.registry.mlflow_registry import MlflowRegistry
 
 #: Audit actions that move a context alias to the version they name.
 ALIAS_MOVES: tuple[str, ...] = ("promotion", "alias.moved")
+#: Write-ahead: the gate records the alias move it is about to make, then makes it, then confirms it
+#: (``promotion`` with ``intent_seq``). An intent without a confirmation is resolved at the next start.
+INTENT = "alias.intent"
+#: An intent whose move never happened (the alias does not hold the version): closed, nothing moved.
+INTENT_ABANDONED = "alias.intent.abandoned"
 
 _SUBJECT = re.compile(r"^model:(?P<ref>\S+) context:(?P<ctx>\S+)$")
 
@@ -84,7 +90,77 @@ def _changes(events: Sequence[AuditEvent]) -> dict[tuple[str, str], list[AliasCh
 
 
 def _events(settings: Settings) -> list[AuditEvent]:
-    return AuditLog(path=settings.audit_path, hmac_key=settings.audit_hmac_key).events()
+    """The workspace log's events; AuditError (no answer) when the log does not verify."""
+    from affectgate.gate.workspace import audit_log
+
+    return audit_log(settings).events()
+
+
+class Resolution(Record):
+    """What the resolution of one pending write-ahead intent found and recorded."""
+
+    intent_seq: int = Field(description="Sequence number of the unconfirmed alias.intent event.")
+    model: str = Field(description="Registered model name.")
+    context_id: str = Field(description="Deployment context (= alias name).")
+    version: str = Field(description="Version the intent meant to move the alias to.")
+    outcome: Literal["completed", "abandoned"] = Field(
+        description="completed: the alias holds the version (the move happened, its confirmation was lost; a "
+        "promotion event now records it); abandoned: it does not (the move never happened; nothing moved)."
+    )
+    seq: int = Field(description="Sequence number of the event that closed the intent.")
+
+
+def pending_intents(events: Sequence[AuditEvent]) -> list[AuditEvent]:
+    """``alias.intent`` events that no later event confirms or closes (by ``intent_seq``), oldest first."""
+    closed = {ev.payload.get("intent_seq") for ev in events if ev.action != INTENT}
+    return [ev for ev in events if ev.action == INTENT and ev.seq not in closed]
+
+
+def resolve_intents(*, log: AuditLog, reg: MlflowRegistry, actor: str) -> list[Resolution]:
+    """Close every pending alias intent from the registry's state, under the audit writers' lock.
+
+    The gate holds that lock from an intent to its confirmation, so an intent seen here pending belongs
+    to a process that died: if the alias holds the intended version the move is recorded now
+    (``promotion``, ``recovered_from_intent``), otherwise the intent is closed as ``alias.intent.abandoned``.
+    Either way no alias holds a version that the audit log does not name. Refuses (AuditError) on a log
+    that does not verify.
+    """
+    out: list[Resolution] = []
+    with log.exclusive():
+        for intent in pending_intents(log.events()):
+            p = intent.payload
+            model, ctx, version = str(p.get("model")), str(p.get("context")), str(p.get("version"))
+            holder = reg.alias_version(name=model, context_id=ctx)
+            subject = f"model:{model}/{version} context:{ctx}"
+            if holder == version:
+                event = log.append(
+                    actor=actor,
+                    action="promotion",
+                    subject=subject,
+                    payload={
+                        "alias": ctx,
+                        "alias_holder_after": holder,
+                        "verdict": p.get("verdict"),
+                        "run_id": p.get("run_id"),
+                        "intent_seq": intent.seq,
+                        "recovered_from_intent": True,
+                    },
+                )
+                outcome: Literal["completed", "abandoned"] = "completed"
+            else:
+                event = log.append(
+                    actor=actor,
+                    action=INTENT_ABANDONED,
+                    subject=subject,
+                    payload={"intent_seq": intent.seq, "alias_holder": holder, "run_id": p.get("run_id")},
+                )
+                outcome = "abandoned"
+            out.append(
+                Resolution(
+                    intent_seq=intent.seq, model=model, context_id=ctx, version=version, outcome=outcome, seq=event.seq
+                )
+            )
+    return out
 
 
 def alias_history(*, settings: Settings, model: str, context_id: str) -> list[AliasChange]:
@@ -110,8 +186,6 @@ def alias_at(*, settings: Settings, model: str, context_id: str, when: datetime)
 
 def registry_aliases(*, settings: Settings) -> dict[tuple[str, str], str]:
     """{(model, alias): version} of every registered model in the workspace's MLflow registry."""
-    from affectgate.registry.mlflow_registry import MlflowRegistry
-
     reg = MlflowRegistry(tracking_uri=settings.tracking_uri, artifact_root=settings.artifact_root)
     out: dict[tuple[str, str], str] = {}
     try:

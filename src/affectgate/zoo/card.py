@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from affectgate.core.errors import ModelError
 from affectgate.core.records import ModelCard
-from affectgate.datasets.labels import CANONICAL_EMOTIONS
+from affectgate.datasets.labels import CANONICAL_EMOTIONS, EMOTION_VOCABULARY
 
 TRAIN_KEYS = ("width", "dropout", "epochs", "batch_size", "lr", "weight_decay", "train_frames")
 
@@ -26,13 +26,25 @@ def load_card(*, path: Path) -> ModelCard:
         raise ModelError(
             f"invalid model card {path}: {' '.join(first)}", fix="compare with model_zoo/*/card.yaml"
         ) from None
-    unknown = [lbl for lbl in card.labels if lbl not in CANONICAL_EMOTIONS]
+    check_labels(card=card, where=f"model card {path}")
+    return card
+
+
+def check_labels(*, card: ModelCard, where: str) -> None:
+    """Labels canonical (the emotion vocabulary) and unique; ModelError naming the offenders."""
+    unknown = [lbl for lbl in card.labels if lbl not in EMOTION_VOCABULARY]
     if unknown:
         raise ModelError(
-            f"model card {path} has labels outside the canonical set: {unknown}",
-            fix=f"use canonical names: {', '.join(CANONICAL_EMOTIONS)}",
+            f"{where} has labels outside the canonical set: {unknown}",
+            fix=f"use canonical names: {', '.join(CANONICAL_EMOTIONS)} (or a benchmark's native classes: "
+            f"{', '.join(EMOTION_VOCABULARY[len(CANONICAL_EMOTIONS) :])})",
         )
-    return card
+    twice = sorted({lbl for lbl in card.labels if card.labels.count(lbl) > 1})
+    if twice:
+        raise ModelError(
+            f"{where} lists {', '.join(twice)} more than once: two output columns cannot both be one emotion",
+            fix="write `labels` in the model's output order, each emotion once",
+        )
 
 
 def zoo_card(*, project_root: Path | None, arch: str) -> ModelCard:

@@ -30,8 +30,6 @@ class ExportResult:
     parity_max_abs_diff: float
 
 
-
-
 def export_onnx(
     *,
     model: nn.Module,
@@ -40,6 +38,7 @@ def export_onnx(
     parity_clips: np.ndarray,
     trained_on: str = "",
     parity_audio: np.ndarray | None = None,
+    lineage: dict[str, object] | None = None,
 ) -> ExportResult:
     """Export ``model`` (eval mode) with a dynamic batch; fail if torch and ONNX differ above the card's tolerance.
 
@@ -96,6 +95,7 @@ def export_onnx(
         "torch_version": torch.__version__,
         "onnxruntime_version": ort.__version__,
         "trained_on": trained_on,
+        **(lineage or {}),  # train_fold/split/samples, trained_by, exported_by (the gate's overlap and SoD checks)
     }
     (folder / LOCK_NAME).write_text(json.dumps(lock, indent=2) + "\n", encoding="utf-8")
     return ExportResult(folder=folder, onnx_path=onnx_path, sha256=digest, parity_max_abs_diff=diff)

@@ -2,7 +2,7 @@
 
 The user writes a small card YAML (:class:`ExternalCard`) next to a CSV or parquet file holding one row
 per sample: a sample id and either a label, per-label probabilities, or valence/arousal. The file is
-validated strictly and turned into exactly the table :func:`affectgate.inference.predict.predict_split` writes
+validated strictly and turned into exactly the table :func:`affectgate.inference.predict.predict_samples` writes
 (``sample_id``, ``target``, ``pred``, ``confidence``, ``p_<label>`` in canonical order, then the
 dataset's ``subject_id`` and group attributes as strings), so every evaluator runs on it unchanged.
 Two extra columns say what the file said: ``vendor_pred`` (the raw value) and ``tie`` (bool).
@@ -223,7 +223,7 @@ def load_predictions_file(
 
     ``dataset`` is indexed by sample id and has a ``target`` column (canonical labels), a
     ``subject_id`` column and any group attributes (e.g. :func:`affectgate.datasets.cremad.load_cremad`
-    or :func:`dataset_table` for a DFEW split). Strict checks: unknown labels, duplicate ids, ids not
+    of the selection). Strict checks: unknown labels, duplicate ids, ids not
     in the dataset, NaN or out-of-range probabilities and rows not summing to 1 are errors naming
     file, line and fix. Samples of the dataset absent from the file are an error unless
     ``allow_missing``; then they are counted and named in ``missing``, never silently dropped.
@@ -313,7 +313,7 @@ def load_predictions_file(
             probs = _prob_rows(frame, card, file, unit)
             top = probs.max(axis=1)
             n_top = (np.isclose(probs, top[:, None], rtol=0, atol=1e-9)).sum(axis=1)
-            ties = int((n_top > 1).sum())  # argmax tie: first canonical label wins, as predict_split does
+            ties = int((n_top > 1).sum())  # argmax tie: first canonical label wins, as predict_samples does
             preds = [CANONICAL_EMOTIONS[j] for j in probs.argmax(axis=1)]
             vendor = np.array([""] * len(frame))
         out["pred"] = preds
@@ -334,22 +334,6 @@ def load_predictions_file(
         ties=int(ties),
         unmapped=int(unmapped),
     )
-
-
-def dataset_table(*, split: object) -> pd.DataFrame:
-    """A DFEW split (``affectgate.datasets.dfew.DFEWSplit``) as the dataset table: targets plus metadata.csv groups."""
-    from affectgate.datasets.dfew import load_metadata
-
-    samples = split.samples  # type: ignore[attr-defined]
-    table = pd.DataFrame(
-        {"target": [s.label for s in samples]}, index=pd.Index([s.video_name for s in samples], name="sample_id")
-    )
-    meta = load_metadata(root=split.root)  # type: ignore[attr-defined]
-    if meta is not None:
-        for col in ("subject_id", "skin_tone_group", "sex", "age_band", "capture_quarter"):
-            if col in meta.columns:
-                table[col] = meta.reindex(table.index)[col].astype(str).to_numpy()
-    return table
 
 
 # -- a predictions file as a gate candidate (``affectgate gate --model card.yaml``) ----------------------

@@ -30,6 +30,7 @@ def _load_builtins() -> None:
         av_fusion,
         cnn_gru,
         engagement,
+        fer_minixception,
         mae_dfer,
         mobilenet_v2_frame,
         r2plus1d,

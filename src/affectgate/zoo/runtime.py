@@ -13,7 +13,7 @@ import onnxruntime as ort
 
 from affectgate.core.errors import ModelError
 from affectgate.core.records import Candidate
-from affectgate.zoo.card import load_card
+from affectgate.zoo.card import check_labels, load_card
 from affectgate.zoo.files import CARD_NAME, LOCK_NAME, ONNX_NAME, sha256_file
 
 
@@ -61,6 +61,7 @@ def load_candidate(*, path: Path, name: str | None = None) -> Candidate:
                 f"but the card lists {len(card.labels)} labels",
                 fix="fix `labels` in card.yaml (labels in output order)",
             )
+    check_labels(card=card, where=f"model card of {onnx_path}")
     precision = "int8" if lock.get("precision") == "int8" else "fp32"
     fp32_path = None
     if precision == "int8" and lock.get("fp32_folder"):
@@ -90,7 +91,29 @@ class Session:
         names = [o.name for o in self.candidate.card.outputs]
         start = time.perf_counter()
         out = self.session.run(names, {self.candidate.card.input.name: batch})
-        return dict(zip(names, out, strict=True)), (time.perf_counter() - start) * 1e3
+        elapsed = (time.perf_counter() - start) * 1e3
+        outputs = dict(zip(names, out, strict=True))
+        check_class_width(candidate=self.candidate, outputs=outputs, batch=len(batch))
+        return outputs, elapsed
+
+
+def check_class_width(*, candidate: Candidate, outputs: dict[str, np.ndarray], batch: int) -> None:
+    """Every class-score output has one column per card label (at run time: symbolic graph dims included).
+
+    The graph check in :func:`load_candidate` sees only fixed dimensions; a symbolic class dimension is
+    known only once the model has run, so every batch is checked here (a cheap shape comparison).
+    """
+    card = candidate.card
+    for spec in card.outputs:
+        if spec.kind != "discrete_emotion" or spec.name not in outputs:
+            continue
+        shape = tuple(np.shape(outputs[spec.name]))
+        if not shape or shape[-1] != len(card.labels) or shape[0] != batch:
+            raise ModelError(
+                f"output {spec.name!r} of {candidate.onnx_path} has shape {shape} at run time but the card lists "
+                f"{len(card.labels)} labels for a batch of {batch}: the card does not describe this model",
+                fix="fix `labels` in card.yaml (one per output column, in output order) or export the model again",
+            )
 
 
 #: Sessions by (ONNX path, sha256, threads, providers): the gate's inference pass and the evaluators that
