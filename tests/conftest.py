@@ -85,3 +85,11 @@ def built(tmp_path_factory) -> Workspace:
         else:
             os.environ[k] = v
     get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _settings_read_afresh_after_each_test() -> Iterator[None]:
+    """The cached settings are dropped after every test, after its monkeypatched environment is restored (an
+    autouse fixture is set up first, so torn down last): no test sees another test's workspace or data root."""
+    yield
+    get_settings.cache_clear()

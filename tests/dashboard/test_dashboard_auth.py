@@ -35,8 +35,13 @@ def test_demo_users_refused_outside_the_demo_workspace(tmp_path):
 
 
 def test_idle_session_ends_and_asks_to_log_in_again(base, monkeypatch):
-    """After dashboard_idle_minutes without interaction the next run shows the login form and says why."""
-    monkeypatch.setenv("AFFECTGATE_DASHBOARD_IDLE_MINUTES", "5")
+    """After dashboard_idle_minutes (default 30) without interaction the next run shows the login form and says why.
+
+    The default is used: the app's settings are cached per test process by earlier AppTests.
+    """
+    from affectgate.project.settings import Settings
+
+    idle = Settings.model_fields["dashboard_idle_minutes"].default
     with dashboard_env(base):
         at = AppTest.from_file(APP, default_timeout=60).run()
         at.text_input[0].input("officer")
@@ -44,9 +49,9 @@ def test_idle_session_ends_and_asks_to_log_in_again(base, monkeypatch):
         at.button[0].click().run()
         assert [t.value for t in at.title] == ["Overview"]
         assert any("DEMO workspace" in c.value for c in at.sidebar.caption)
-        at.session_state["affectgate_last_seen"] = time.time() - 6 * 60
+        at.session_state["affectgate_last_seen"] = time.time() - (idle + 1) * 60
         at.run()
-    assert "ended after 5 minutes without activity" in _messages(at)
+    assert f"ended after {idle:g} minutes without activity" in _messages(at)
     assert [t.label for t in at.text_input] == ["Username", "Password"]
     key = (base.workspace / "keys" / "dashboard-cookie.key").read_text().strip()
     assert len(key) >= 32 and "demo" not in key  # generated for this installation

@@ -31,7 +31,9 @@ CONTEXTS = ("eu-classroom", "eu-telehealth")
 
 
 def _env(built, workspace: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AFFECTGATE_")}
+    # the session's CI identity (tests/_identity.py) stays: a service identity alone would send telehealth to review
+    keep = ("AFFECTGATE_OIDC_TOKEN", "AFFECTGATE_OIDC_JWKS_FILE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFFECTGATE_") or k in keep}
     env.update(
         {
             "AFFECTGATE_PROJECT_ROOT": str(ROOT),

@@ -138,7 +138,7 @@ def test_evaluate_on_mafw_mp4_clips_matches_the_dfew_frames(built, mafw_set):
 @pytest.mark.e2e
 def test_mafw_without_group_attributes_fails_closed(built, mafw_set):
     """Without the sidecar the MAFW set has no group attributes: validation fails, exit 3, audited, no run."""
-    data = built.settings.data_dir / "mafw_no_groups"
+    data = built.settings.data_dir / "mafw_no_groups_gate"
     shutil.copytree(mafw_set, data)
     (data / "metadata.csv").unlink()
     n_runs = len(list(built.settings.runs_dir.iterdir()))
@@ -157,7 +157,7 @@ def test_mafw_without_group_attributes_fails_closed(built, mafw_set):
     [
         (("--format", "dfwe"), "did you mean 'dfew'"),  # a typo: the closest format is suggested
         (("--format", "manifest", "--split", "test"), "no manifest samples"),  # the synthetic rows are all 'all'
-        (("--format", "dfew", "--fold", "9"), "no test split for fold 9"),
+        (("--format", "dfew", "--fold", "9"), "DFEW fold 9 does not exist"),
         (("--format", "ravdess"), "no Actor_XX folders"),
     ],
 )

@@ -220,8 +220,14 @@ def test_on_signed_hook_gets_the_signoff(ws):
 def test_run_audit_index_reads_submitter_and_version(ws):
     """Submitter (evaluation.started actor) and version (evaluation.completed subject) per run id."""
     index = run_audit_index(events=audit_log(ws.settings).events())
-    assert len(index) == 4
-    assert sorted(a.submitter for a in index.values()) == ["affectgate-gate", "affectgate-gate", "engineer", "officer"]
+    assert len(index) == 5  # the five gate runs of _dashboard_fixtures.gated_workspace
+    assert sorted(a.submitter for a in index.values()) == [
+        "affectgate-gate",
+        "affectgate-gate",
+        "engineer",
+        "engineer",
+        "officer",
+    ]
     assert {(a.model, a.version) for a in index.values()} == {(MODEL, "1")}
     assert parse_model_subject("model:m-1/12 context:x") == ("m-1", "12")
     assert parse_model_subject("candidate:x dataset:y") is None

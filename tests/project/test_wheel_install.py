@@ -135,5 +135,5 @@ def test_installed_wheel_gates_a_model(installed: Path, tmp_path: Path, built) -
     packs = {
         p.parent.name: yaml.safe_load(p.read_text(encoding="utf-8")) for p in (ROOT / "policies").glob("*/pack.yaml")
     }
-    assert set(decision["pack_digests"]) >= {v["name"] for v in packs.values()}
+    assert set(decision["pack_digests"]) >= {v["pack"] for v in packs.values()}
     assert _run(installed, project, "audit", "verify").returncode == 0

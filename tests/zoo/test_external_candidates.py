@@ -346,5 +346,3 @@ def test_cremad_crowd_as_three_candidates(tmp_path):
         assert groups == {f"race={r}" for r in ds["race"].unique()}
     # The CREMA-D paper's ordering of human recognition rates: voice < face < audio-visual.
     assert wars["voice"] < wars["face"] < wars["audio_visual"]
-
-

@@ -25,7 +25,6 @@ for commands in (gate.commands, demo.commands, project.commands, login.commands)
     app.registered_commands.extend(commands.registered_commands)
 
 
-
 def main() -> None:
     """The ``affectgate`` script: the app, with every error a user can meet ending in a message, never a traceback.
 
