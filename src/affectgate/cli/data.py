@@ -27,7 +27,10 @@ err_console = Console(stderr=True, width=_WIDTH)
 
 
 def fail(exc: Exception) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    """A user's error on stderr (:func:`affectgate.cli.common.print_error`) and the exit (3) that ends the command."""
+    from affectgate.cli.common import print_error
+
+    print_error(exc)
     return typer.Exit(EXIT_ERROR)
 
 

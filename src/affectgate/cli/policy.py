@@ -82,7 +82,10 @@ class ModelInput:
 
 
 def fail(exc: Exception, *, code: int = EXIT_ERROR) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True, markup=True)
+    """A user's error on stderr (:func:`affectgate.cli.common.print_error`) and the exit that ends the command."""
+    from affectgate.cli.common import print_error
+
+    print_error(exc)
     return typer.Exit(code)
 
 
