@@ -43,7 +43,7 @@ except common.AuthConfigError as exc:
     st.stop()
 if user is None:
     # while the login form is on screen, the browser loads Plotly's script and the server imports what the
-    # pages need (torch via affectgate.pipeline, MLflow, plotly, scipy, fairlearn: seconds in a fresh process)
+    # pages need (torch via affectgate.gate, MLflow, plotly, scipy, fairlearn: seconds in a fresh process)
     common.preload_chart_script()
     common.start_warmup()
     st.stop()

@@ -330,7 +330,7 @@ def may_see_biometrics(user: User, s: Settings) -> bool:
 #: What the pages import or first use that costs seconds in a fresh server process (python -X importtime
 #: and cProfile of each page's first visit; docs/dashboard.md has the numbers), in the order the pages need it.
 WARM_MODULES: tuple[str, ...] = (
-    "affectgate.pipeline",  # torch and onnx via the zoo runtime: review items, audit log, registry (Overview)
+    "affectgate.gate",  # torch and onnx via the zoo runtime: review items, audit log, registry (Overview)
     "mlflow",  # the registry client: alias holders (Overview), techniques (Candidates)
     "mlflow.store.tracking.sqlalchemy_store",
     "mlflow.store.model_registry.sqlalchemy_store",
@@ -381,7 +381,7 @@ def start_warmup() -> None:
     """Start importing what the pages need in a background thread (once per server process).
 
     Called while the login form is on screen: a fresh server otherwise spends its first seconds per
-    page importing torch (via affectgate.pipeline), MLflow, plotly, scipy and fairlearn.
+    page importing torch (via affectgate.gate), MLflow, plotly, scipy and fairlearn.
     """
     global _warm_thread
     with _warm_lock:
@@ -428,14 +428,14 @@ def runs(s: Settings) -> list[RunView]:
 
 
 def audit_log(s: Settings):  # noqa: ANN201 - affectgate.audit.AuditLog
-    """The workspace's audit log (:func:`affectgate.pipeline.audit_log`, imported on first use)."""
+    """The workspace's audit log (:func:`affectgate.gate.workspace.audit_log`, imported on first use)."""
     from affectgate.gate.workspace import audit_log as _audit_log
 
     return _audit_log(s)
 
 
 def registry(s: Settings):  # noqa: ANN201 - affectgate.registry.MlflowRegistry
-    """The workspace's MLflow registry client (:func:`affectgate.pipeline.registry`, cached per settings there)."""
+    """The workspace's MLflow registry client (:func:`affectgate.gate.workspace.registry`, cached per settings there)."""
     from affectgate.gate.workspace import registry as _registry
 
     return _registry(s)

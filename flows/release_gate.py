@@ -1,6 +1,6 @@
 """Prefect flow: evaluate -> decide -> promote/reject for one candidate and several deployment contexts.
 
-A thin shell over ``affectgate.pipeline.run_gate``: parameters are ids/paths (strings) and every
+A thin shell over ``affectgate.gate.run_gate``: parameters are ids/paths (strings) and every
 step runs as a Prefect task. With ``review_timeout_s > 0`` a ``review`` verdict pauses the flow run
 (``pause_flow_run(wait_for_input=...)``, :mod:`affectgate.orchestration.review_flow`) until a compliance officer signs
 it off in the dashboard or with ``affectgate review sign``, or the timeout passes. Run it with

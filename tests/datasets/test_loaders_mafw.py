@@ -185,6 +185,12 @@ def test_data_validate_screens_faces_and_prints_a_fix_per_failed_check(tmp_path:
     assert res.exit_code == 1, res.output
     assert "face screening (the media are not face crops): 0 of 2 clips kept, 2 left out" in res.output
     assert "fix (face screening)" in res.output
+    assert "detector: mtcnn" in res.output, res.output  # the default detector, named with its version
+    res = runner.invoke(
+        app,
+        ["data", "validate", str(root), "--format", "mafw", "--fold", "1", "--split", "test", "--face-detector", "haar"],
+    )
+    assert res.exit_code == 1 and "detector: haar" in res.output, res.output
     res = runner.invoke(
         app, ["data", "validate", str(root), "--format", "mafw", "--fold", "1", "--no-faces", "--fairness"]
     )

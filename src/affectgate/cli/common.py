@@ -4,7 +4,9 @@ traceback).
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -28,3 +30,24 @@ def fail(exc: Exception) -> typer.Exit:
     print_error(exc)
     err_console.print("nothing was promoted (exit 3)", style="dim")
     return typer.Exit(EXIT_ERROR)
+
+
+#: ``--face-detector``: the same option on every command that screens faces (gate, evaluate, data validate).
+FaceDetectorOption = Annotated[
+    Literal["mtcnn", "haar"] | None,
+    typer.Option(
+        "--face-detector",
+        help="Face detector for sets that are not face crops: mtcnn (the default, setting face_detector) or haar "
+        "(OpenCV's cascade, for comparison). The screening records which detector produced each crop.",
+    ),
+]
+
+
+def use_face_detector(detector: str | None) -> None:
+    """Make ``detector`` the run's ``face_detector`` setting (the Prefect flow reads the settings again)."""
+    if detector is None:
+        return
+    from affectgate.project.settings import get_settings
+
+    os.environ["AFFECTGATE_FACE_DETECTOR"] = detector
+    get_settings.cache_clear()

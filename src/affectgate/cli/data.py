@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from affectgate.cli.common import FaceDetectorOption
 from affectgate.core.errors import AffectgateError
 
 #: Exit codes of ``data validate``.
@@ -136,7 +137,12 @@ def face_screening_rows(*, loaded, settings, frames: int, size: int):  # noqa: A
     split = eval_split(loaded=loaded, fold=None, split=None)
     present = [(x.video_name, x.frame_dir) for x in split.samples if x.frame_dir.exists()]
     return screen_faces(
-        samples=present, frames=frames, size=size, cache=settings.clip_cache_dir, workers=settings.ort_threads
+        samples=present,
+        frames=frames,
+        size=size,
+        cache=settings.clip_cache_dir,
+        workers=settings.ort_threads,
+        detector=settings.face_detector,
     )
 
 
@@ -175,6 +181,7 @@ def register(data_app: typer.Typer) -> None:
         ] = True,
         face_frames: Annotated[int, typer.Option(help="Frames sampled per clip for the face screening.")] = 8,
         face_size: Annotated[int, typer.Option(help="Face-crop size in pixels for the face screening.")] = 112,
+        face_detector: FaceDetectorOption = None,
     ) -> None:
         """Load a dataset, print counts per split/fold and class, rejected samples and the Great Expectations result.
 
@@ -188,7 +195,7 @@ def register(data_app: typer.Typer) -> None:
         from affectgate.project.settings import Settings
 
         try:
-            settings = Settings()
+            settings = Settings() if face_detector is None else Settings(face_detector=face_detector)
             root = settings.resolve(path) if not path.is_absolute() else path
             droot = settings.resolve(data_root) if data_root is not None else settings.data_dir
             raw = load_dataset(fmt=fmt, root=root, fold=fold, split=split, strict=strict)
@@ -255,7 +262,8 @@ def register(data_app: typer.Typer) -> None:
             kept = len(screening.samples) - len(left)
             console.print(
                 f"face screening (the media are not face crops): {kept} of {len(screening.samples)} clips kept, "
-                f"{len(left)} left out (no frame over the quality bar); {screening.summary()}",
+                f"{len(left)} left out (no frame over the quality bar); {screening.summary()}; detector: "
+                + ", ".join(sorted({x.detector for x in screening.samples})),
                 highlight=False,
                 markup=False,
                 soft_wrap=True,

@@ -17,7 +17,7 @@ from affectgate.project.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     pass
-from affectgate.cli.common import console, fail
+from affectgate.cli.common import FaceDetectorOption, console, fail, use_face_detector
 
 commands = typer.Typer()  # top-level commands; attached to the app in affectgate.cli
 
@@ -175,6 +175,7 @@ def gate(
             "the `affectgate login` token or the CI provider's OIDC token; without one the release goes to review."
         ),
     ] = None,
+    face_detector: FaceDetectorOption = None,
 ) -> None:
     """Gate a model for deployment contexts. Exit 0 promoted, 1 blocked, 2 needs review, 3 error.
 
@@ -185,6 +186,7 @@ def gate(
 
         os.environ["AFFECTGATE_SUBMITTER"] = submitter
         get_settings.cache_clear()
+    use_face_detector(face_detector)
     settings = get_settings()
     try:
         results = run_gate_command(
@@ -237,12 +239,14 @@ def evaluate_command(
     ] = "dfew",
     split: Annotated[str | None, typer.Option(help=_SPLIT_HELP)] = None,
     label_map: Annotated[str | None, typer.Option(help=_LABEL_MAP_HELP)] = None,
+    face_detector: FaceDetectorOption = None,
 ) -> None:
     """Evaluate a candidate with a suite: run folder, MLflow run, audit events; no decision, no promotion."""
     from affectgate import gate as pipeline
 
     if output_format not in ("table", "json"):
         raise fail(AffectgateError(f"unknown format {output_format!r}", fix="use table or json"))
+    use_face_detector(face_detector)
     settings = get_settings()
     subject = f"candidate:{candidate} dataset:{dataset}"
     try:

@@ -63,10 +63,11 @@ MAX_EXAMPLES = 5
 #: Loader formats whose public release has no subject identity (no person ids, no demographics).
 RELEASES_WITHOUT_SUBJECTS: tuple[str, ...] = ("dfew", "ferv39k")
 #: The assumption every subject-clustered interval makes when the release has no subject ids.
-CLUSTER_ASSUMPTION = (
-    "no subject ids in the release: each clip is treated as its own cluster (clips of one person are "
-    "correlated, so intervals resampled or computed per clip may be too narrow)"
+CLUSTER_RULE = (
+    "each clip is treated as its own cluster (clips of one person are correlated, so intervals resampled or "
+    "computed per clip may be too narrow)"
 )
+CLUSTER_ASSUMPTION = f"no subject ids in the release: {CLUSTER_RULE}"
 #: How to give a set without subjects or groups its subject ids and group attributes.
 SIDECAR_FIX = (
     "add a metadata.csv sidecar in the dataset root: one row per clip, columns video_name (or sample_id), "
@@ -557,10 +558,10 @@ def validate_dataset(
                 success=True,
                 element_count=len(frame),
                 unexpected_count=0,
-                note=f"{why}; {CLUSTER_ASSUMPTION}",
+                note=f"{why}: {CLUSTER_RULE}",
             ),
         )
-        notes.append(f"{why}: {CLUSTER_ASSUMPTION}; to lift it, {SIDECAR_FIX}")
+        notes.append(f"{why}: {CLUSTER_RULE}; to lift it, {SIDECAR_FIX}")
     if unjudgeable:
         listed = ", ".join(candidates)
         outcomes.append(
