@@ -43,11 +43,12 @@ FaceDetectorOption = Annotated[
 ]
 
 
-def use_face_detector(detector: str | None) -> None:
-    """Make ``detector`` the run's ``face_detector`` setting (the Prefect flow reads the settings again)."""
-    if detector is None:
+def use_setting(name: str, value: str | None) -> None:
+    """Make ``value`` this run's setting ``name`` (``AFFECTGATE_<NAME>``; the Prefect flow reads the settings
+    again, so a command-line override must reach the environment). ``None`` leaves the setting as it is."""
+    if value is None:
         return
     from affectgate.project.settings import get_settings
 
-    os.environ["AFFECTGATE_FACE_DETECTOR"] = detector
+    os.environ[f"AFFECTGATE_{name.upper()}"] = value
     get_settings.cache_clear()

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from affectgate.cli.common import FaceDetectorOption
+from affectgate.cli.common import FaceDetectorOption, use_setting
 from affectgate.core.errors import AffectgateError
 
 #: Exit codes of ``data validate``.
@@ -195,7 +195,8 @@ def register(data_app: typer.Typer) -> None:
         from affectgate.project.settings import Settings
 
         try:
-            settings = Settings() if face_detector is None else Settings(face_detector=face_detector)
+            use_setting("face_detector", face_detector)
+            settings = Settings()
             root = settings.resolve(path) if not path.is_absolute() else path
             droot = settings.resolve(data_root) if data_root is not None else settings.data_dir
             raw = load_dataset(fmt=fmt, root=root, fold=fold, split=split, strict=strict)

@@ -17,7 +17,7 @@ from affectgate.project.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     pass
-from affectgate.cli.common import FaceDetectorOption, console, fail, use_face_detector
+from affectgate.cli.common import FaceDetectorOption, console, fail, use_setting
 
 commands = typer.Typer()  # top-level commands; attached to the app in affectgate.cli
 
@@ -181,12 +181,8 @@ def gate(
 
     With --wait-for-review a signed-off review exits 0 (approved, alias moved) or 1 (rejected).
     """
-    if submitter is not None:  # the Prefect flow reads the settings again: hand the name over as its setting
-        import os
-
-        os.environ["AFFECTGATE_SUBMITTER"] = submitter
-        get_settings.cache_clear()
-    use_face_detector(face_detector)
+    use_setting("submitter", submitter)
+    use_setting("face_detector", face_detector)
     settings = get_settings()
     try:
         results = run_gate_command(
@@ -246,7 +242,7 @@ def evaluate_command(
 
     if output_format not in ("table", "json"):
         raise fail(AffectgateError(f"unknown format {output_format!r}", fix="use table or json"))
-    use_face_detector(face_detector)
+    use_setting("face_detector", face_detector)
     settings = get_settings()
     subject = f"candidate:{candidate} dataset:{dataset}"
     try:
